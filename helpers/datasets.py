@@ -1,0 +1,160 @@
+"""Datasets: build the embedded ones, load any labelled folder, split query/gallery.
+
+Embedded datasets are generated (no download) into ``data/<name>/<class>/<id>.png`` with
+``metadata.csv`` (one row per image, every generator parameter) and ``manifest.json``
+(a sha256 per file). Building twice gives byte-identical files.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from helpers.env import DATA_DIR
+from helpers.images import list_images
+
+EMBEDDED = ("shapes", "catalogue")
+GENERATOR_VERSION = 1
+SIZES = {"shapes": dict(n_per_class=120, size=48), "catalogue": dict(n_per_photo=4, n_views=5, size=128)}
+
+
+def _rows(name: str, seed: int, small: bool):
+    """Yield (relative path, PIL image, metadata dict) for every image of a dataset."""
+    from helpers import synth
+    if name == "shapes":
+        n = (6 if small else SIZES["shapes"]["n_per_class"]) * len(synth.SHAPE_CLASSES)
+        for i in range(n):
+            p = synth.sample_shape_params(i, seed)
+            yield f"{p['label']}/{i:05d}.png", synth.render_shape(p, SIZES["shapes"]["size"]), p
+    elif name == "catalogue":
+        items = synth.catalogue_items(1 if small else SIZES["catalogue"]["n_per_photo"], seed)
+        for i, item in enumerate(items):
+            for view in range(SIZES["catalogue"]["n_views"]):
+                v = synth.sample_view_params(view, i, seed)
+                img = synth.render_view(item, v, SIZES["catalogue"]["size"])
+                yield f"{item['item']}/view{view}.png", img, dict(label=item["item"], view=view, **item, **v)
+    else:
+        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(EMBEDDED)}")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build(name: str, data_dir: Path | str = DATA_DIR, seed: int = 0, force: bool = False,
+          small: bool = False) -> Path:
+    """Generate dataset ``name`` under ``data_dir`` unless a verified copy is already there.
+
+    ``small=True`` makes a tiny version (for tests). Returns the dataset folder.
+    """
+    root = Path(data_dir) / name
+    if not force and verify(name, data_dir, seed=seed, small=small):
+        return root
+    tmp = Path(data_dir) / f".{name}.building"
+    shutil.rmtree(tmp, ignore_errors=True)
+    rows, files = [], {}
+    for rel, img, meta in _rows(name, seed, small):
+        out = tmp / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        img.save(out, format="PNG")
+        files[rel] = _sha256(out)
+        rows.append({"path": rel, **meta})
+    with open(tmp / "metadata.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    manifest = {"name": name, "generator_version": GENERATOR_VERSION, "seed": seed, "small": small,
+                "n_images": len(files), "metadata_sha256": _sha256(tmp / "metadata.csv"), "files": files}
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    shutil.rmtree(root, ignore_errors=True)
+    tmp.rename(root)
+    return root
+
+
+def verify(name: str, data_dir: Path | str = DATA_DIR, seed: int = 0, small: bool = False) -> bool:
+    """True if ``data_dir/name`` holds exactly what the generator writes (checksums match)."""
+    root = Path(data_dir) / name
+    try:
+        manifest = json.loads((root / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if (manifest.get("generator_version"), manifest.get("seed"), manifest.get("small")) != \
+            (GENERATOR_VERSION, seed, small):
+        return False
+    if not (root / "metadata.csv").is_file() or _sha256(root / "metadata.csv") != manifest["metadata_sha256"]:
+        return False
+    return all((root / rel).is_file() and _sha256(root / rel) == digest for rel, digest in manifest["files"].items())
+
+
+def read_metadata(name: str, data_dir: Path | str = DATA_DIR) -> list[dict]:
+    """The rows of ``data/<name>/metadata.csv`` (strings; numbers are yours to convert)."""
+    with open(Path(data_dir) / name / "metadata.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def load_folder(root: Path | str):
+    """Every image of a labelled folder ``root/<class>/<image>``.
+
+    Returns (paths, labels, class_names): a list of Paths, an int array of shape (n_images,)
+    and the sorted class names that ``labels`` index into.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"folder not found: {root} (expected {root}/<class>/<image>.jpg; "
+                                f"for the embedded datasets run: python -m helpers datasets build all)")
+    paths = [p for p in list_images(root) if p.parent != root]
+    if not paths:
+        raise ValueError(f"no images found under {root}: expected {root}/<class>/<image>.jpg")
+    names = [p.relative_to(root).parts[0] for p in paths]
+    class_names = sorted(set(names))
+    labels = np.array([class_names.index(n) for n in names])
+    return paths, labels, class_names
+
+
+def load_embedded(name: str, data_dir: Path | str = DATA_DIR, seed: int = 0):
+    """Build dataset ``name`` if needed, then ``load_folder`` it."""
+    return load_folder(build(name, data_dir, seed=seed))
+
+
+def split_query_gallery(labels: np.ndarray, n_queries_per_class: int, seed: int = 0):
+    """Seeded split: ``n_queries_per_class`` queries per class, the rest is the gallery.
+
+    Every class keeps at least one image in the gallery, so each query has something
+    relevant to find. Returns (query_idx, gallery_idx), sorted int arrays.
+    """
+    labels = np.asarray(labels)
+    if n_queries_per_class < 1:
+        raise ValueError(f"n_queries_per_class must be at least 1, got {n_queries_per_class}")
+    rng = np.random.default_rng(seed)
+    query = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if len(members) < 2:
+            continue  # a lone image has nothing relevant to find
+        query.extend(rng.permutation(members)[:min(n_queries_per_class, len(members) - 1)])
+    if not query:
+        raise ValueError("every class has a single image: need at least 2 images in some class to query")
+    query = np.sort(np.array(query))
+    return query, np.setdiff1d(np.arange(len(labels)), query)
+
+
+def load_torchvision(name: str, data_dir: Path | str = DATA_DIR, train: bool = False):
+    """Opt-in online dataset: ``"cifar10"`` or ``"caltech101"``, downloaded once to
+    ``data/downloads`` (torchvision verifies the archive's md5 checksum before use).
+    """
+    import torchvision
+    root = Path(data_dir) / "downloads"
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        if name == "cifar10":
+            return torchvision.datasets.CIFAR10(root, train=train, download=True)
+        if name == "caltech101":
+            return torchvision.datasets.Caltech101(root, download=True)
+    except (OSError, RuntimeError) as err:
+        raise RuntimeError(f"could not download {name} into {root} (are you offline? {err}); "
+                           f"connect to the internet or copy the archive there by hand") from None
+    raise ValueError(f"unknown online dataset {name!r}: choose cifar10 or caltech101")

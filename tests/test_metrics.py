@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+
+from helpers.metrics import (average_precision, evaluate, map_at_k, mean_average_precision,
+                             precision_at_k, rank_gallery, recall_at_k)
+
+
+def test_average_precision_matches_sklearn_on_full_rankings():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        y = rng.random(30) < 0.3
+        if not y.any():
+            continue
+        scores = rng.random(30)
+        order = np.argsort(-scores)
+        assert average_precision(y[order]) == pytest.approx(average_precision_score(y, scores))
+
+
+def test_average_precision_counts_unretrieved_relevant_items_as_zero():
+    # two hits at ranks 1 and 2, but 4 relevant items exist
+    assert average_precision([True, True, False], n_relevant=4) == pytest.approx(0.5)
+    assert average_precision([True, True, False]) == pytest.approx(1.0)
+
+
+def test_perfect_and_worst_rankings():
+    assert average_precision([1, 1, 0, 0]) == 1.0
+    assert average_precision([0, 0, 1]) == pytest.approx(1 / 3)
+
+
+def test_precision_and_recall_at_k():
+    rel = np.array([1, 0, 1, 0, 0], bool)
+    assert precision_at_k(rel, 2) == 0.5
+    assert precision_at_k(rel, 10) == pytest.approx(0.2)  # missing ranks are misses
+    assert recall_at_k(rel, 1) == 0.5
+    assert recall_at_k(rel, 3, n_relevant=4) == 0.5
+
+
+def test_map_at_k_perfect_top_k_scores_one():
+    rel = np.array([[1, 1, 1, 0, 1], [1, 0, 0, 0, 1]], bool)
+    assert map_at_k(rel[:1], 3) == 1.0
+    assert map_at_k(rel[1:], 3) == pytest.approx(1 / 2)  # min(k, n_relevant) = 2
+    assert mean_average_precision(rel) == pytest.approx(np.mean([average_precision(r) for r in rel]))
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5])
+def test_bad_k_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match="k must be"):
+        precision_at_k([1, 0], bad)
+
+
+def test_no_relevant_items_is_an_error_not_a_nan():
+    with pytest.raises(ValueError, match="no relevant"):
+        average_precision([0, 0, 0])
+    with pytest.raises(ValueError, match="1-D"):
+        average_precision(np.ones((2, 2), bool))
+
+
+def test_evaluate_random_scores_give_map_near_the_class_prior():
+    rng = np.random.default_rng(1)
+    y_gallery = np.repeat(np.arange(10), 50)
+    y_query = np.repeat(np.arange(10), 5)
+    sims = rng.random((len(y_query), len(y_gallery)))
+    out = evaluate(sims, y_query, y_gallery, k=10)
+    assert set(out) == {"precision@10", "recall@10", "mAP", "mAP@10"}
+    assert 0.07 < out["mAP"] < 0.14  # prior = 0.1
+    perfect = evaluate((y_query[:, None] == y_gallery[None]).astype(float), y_query, y_gallery)
+    assert perfect["mAP"] == 1.0 and perfect["precision@10"] == 1.0
+
+
+def test_evaluate_checks_shapes_and_relevance():
+    with pytest.raises(ValueError, match="expected"):
+        evaluate(np.zeros((2, 3)), [0, 1], [0, 1])
+    with pytest.raises(ValueError, match="no relevant"):
+        evaluate(np.zeros((1, 2)), [5], [0, 1])
+
+
+def test_rank_gallery_breaks_ties_by_index():
+    assert rank_gallery(np.array([[0.5, 0.9, 0.5]])).tolist() == [[1, 0, 2]]
