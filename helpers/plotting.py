@@ -36,7 +36,7 @@ def image_grid(images, titles=None, ncols: int = 8, size: float = 1.3, suptitle:
         raise ValueError("image_grid got no images to show")
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * 1.2 * nrows + (0.4 if suptitle else 0)),
                              squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
