@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from helpers.images import IMAGE_EXTENSIONS as IMAGE_EXTS
+
 
 def cmd_doctor(args) -> int:
     from helpers.env import doctor, format_doctor
@@ -47,6 +49,87 @@ def cmd_run(args) -> int:
     return 0 if all(r["ok"] for r in results) else 1
 
 
+def _report_skipped(skipped) -> None:
+    for path, reason in skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+
+
+def cmd_index(args) -> int:
+    from helpers import features
+    from helpers.images import list_images
+    from helpers.models import PREPROCESSING
+    from helpers.retrieval import save_index
+    paths = list_images(args.folder)
+    if not paths:
+        raise ValueError(f"no images found under {args.folder} (looked for {', '.join(sorted(IMAGE_EXTS))})")
+    X, kept, skipped = features.compute(args.features, paths, data_dir=args.data_dir)
+    _report_skipped(skipped)
+    out = save_index(args.out, X, kept, args.features, PREPROCESSING.get(args.features.replace("_gem", ""), ""))
+    result = {"index": str(out), "feature": args.features, "n_images": len(kept), "dim": int(X.shape[1]),
+              "skipped": [{"path": str(p), "reason": r} for p, r in skipped]}
+    print(json.dumps(result, indent=1) if args.json else
+          f"indexed {len(kept)} images ({args.features}, {X.shape[1]}-d) into {out}; skipped {len(skipped)}")
+    return 0
+
+
+def cmd_search(args) -> int:
+    from helpers import features
+    from helpers.retrieval import load_index, search
+    index = load_index(args.index, args.features)
+    X, _, skipped = features.compute(index["feature_name"], [Path(args.image)], progress=False, data_dir=args.data_dir) \
+        if Path(args.image).is_file() else (None, None, [(args.image, "no such file")])
+    if skipped:
+        raise ValueError(f"cannot read the query {skipped[0][0]}: {skipped[0][1]}")
+    if X.shape[1] != index["features"].shape[1]:
+        raise ValueError(f"the index holds {index['features'].shape[1]}-d features but {index['feature_name']} "
+                         f"now gives {X.shape[1]}-d: rebuild the index")
+    scores, idx = search(X, index["features"], args.k)
+    rows = [{"rank": r + 1, "score": round(float(s), 4), "path": str(index["paths"][i])}
+            for r, (s, i) in enumerate(zip(scores[0], idx[0]))]
+    if args.json:
+        print(json.dumps({"query": args.image, "feature": index["feature_name"], "results": rows}, indent=1))
+    else:
+        for row in rows:
+            print(f"{row['rank']:>4}  {row['score']:.4f}  {row['path']}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import numpy as np
+    from helpers import features, metrics
+    from helpers.datasets import load_folder, split_query_gallery
+    from helpers.retrieval import l2_normalise
+    paths, labels, class_names = load_folder(args.folder)
+    X, kept, skipped = features.compute_cached(args.features, paths, data_dir=args.data_dir)
+    _report_skipped(skipped)
+    kept_set = {str(p) for p in kept}
+    labels = np.array([y for p, y in zip(paths, labels) if str(p) in kept_set])
+    X = l2_normalise(X)
+    if args.queries_per_class is None:  # every image queries all the others
+        counts = np.bincount(labels)
+        query = np.flatnonzero(counts[labels] >= 2)
+        if len(query) == 0:
+            raise ValueError("every class has a single image: need at least 2 images in some class")
+        sims = X[query] @ X.T
+        result = metrics.evaluate(sims, labels[query], labels, k=args.k, exclude=query)
+        n_gallery = len(labels) - 1
+    else:
+        query, gallery = split_query_gallery(labels, args.queries_per_class, seed=args.seed)
+        result = metrics.evaluate(X[query] @ X[gallery].T, labels[query], labels[gallery], k=args.k)
+        n_gallery = len(gallery)
+    result = {key: round(value, 4) for key, value in result.items()}
+    result.update(feature=args.features, folder=str(args.folder), n_queries=int(len(query)),
+                  n_gallery=int(n_gallery), n_classes=len(class_names), n_skipped=len(skipped))
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(f"{args.features} on {args.folder}: {len(query)} queries, {n_gallery} gallery images, "
+              f"{len(class_names)} classes")
+        print("  ".join(f"{key} {result[key]:.3f}" for key in
+                        (f"precision@{args.k}", f"recall@{args.k}", "mAP", f"mAP@{args.k}")))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from helpers.env import DATA_DIR
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
@@ -69,7 +152,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebooks", nargs="*", help="names or prefixes like 00 (default: all)")
     p.add_argument("--out", default="build", help="folder for executed copies (default: %(default)s)")
     p.add_argument("--in-place", action="store_true", help="overwrite the notebooks' saved outputs (make outputs)")
+    from helpers.features import FEATURES
+    feature_help = "; ".join(f"{name}: {text}" for name, text in FEATURES.items())
+    p = add("index", cmd_index, "compute features for every image under FOLDER (recursively) into an .npz index")
+    p.add_argument("folder")
+    p.add_argument("--features", required=True, choices=list(FEATURES), metavar="NAME", help=feature_help)
+    p.add_argument("--out", required=True, help="the index file to write (.npz)")
+    p = add("search", cmd_search, "the gallery images of an index nearest to IMAGE, with cosine scores")
+    p.add_argument("index", help="an .npz file made by `index`")
+    p.add_argument("image", help="the query image")
+    p.add_argument("-k", type=_positive, default=10, help="how many results (default: %(default)s)")
+    p.add_argument("--features", choices=list(FEATURES), metavar="NAME",
+                   help="refuse the index unless it was made with these features")
+    p = add("evaluate", cmd_evaluate, "retrieval quality on a labelled folder FOLDER/<class>/<image>")
+    p.add_argument("folder")
+    p.add_argument("--features", required=True, choices=list(FEATURES), metavar="NAME", help=feature_help)
+    p.add_argument("-k", type=_positive, default=10, help="cut-off of precision@k, recall@k (default: %(default)s)")
+    p.add_argument("--queries-per-class", type=_positive, default=None, metavar="N",
+                   help="N queries per class against the rest (default: every image queries all others)")
+    p.add_argument("--seed", type=int, default=0)
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
 
 
 def main(argv=None) -> int:

@@ -81,11 +81,14 @@ def rank_gallery(sims: np.ndarray) -> np.ndarray:
     return np.argsort(-np.asarray(sims), axis=1, kind="stable")
 
 
-def evaluate(sims: np.ndarray, y_query: np.ndarray, y_gallery: np.ndarray, k: int = 10) -> dict:
+def evaluate(sims: np.ndarray, y_query: np.ndarray, y_gallery: np.ndarray, k: int = 10,
+             exclude: np.ndarray | None = None) -> dict:
     """The shared protocol in one call: P@k, R@k, mAP (normalised by all relevant) and mAP@k.
 
     ``sims``: (n_query, n_gallery) similarities (higher is more similar);
     ``y_query`` (n_query,) and ``y_gallery`` (n_gallery,) labels; relevant = same label.
+    ``exclude``: optional int array (n_query,), a gallery index to leave out for each query
+    (the query itself when every image queries all the others).
     """
     sims = np.asarray(sims)
     y_query, y_gallery = np.asarray(y_query), np.asarray(y_gallery)
@@ -93,6 +96,9 @@ def evaluate(sims: np.ndarray, y_query: np.ndarray, y_gallery: np.ndarray, k: in
         raise ValueError(f"sims has shape {sims.shape}, expected (n_query, n_gallery) = "
                          f"({len(y_query)}, {len(y_gallery)})")
     ranking = rank_gallery(sims)
+    if exclude is not None:
+        keep = ranking != np.asarray(exclude)[:, None]
+        ranking = ranking[keep].reshape(len(ranking), -1)  # (n_query, n_gallery - 1)
     relevance = y_gallery[ranking] == y_query[:, None]  # (n_query, n_gallery)
     n_relevant = relevance.sum(1)
     if (n_relevant == 0).any():

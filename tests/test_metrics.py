@@ -77,3 +77,13 @@ def test_evaluate_checks_shapes_and_relevance():
 
 def test_rank_gallery_breaks_ties_by_index():
     assert rank_gallery(np.array([[0.5, 0.9, 0.5]])).tolist() == [[1, 0, 2]]
+
+
+def test_evaluate_can_leave_each_query_out_of_its_own_gallery():
+    y = np.array([0, 0, 1, 1, 1])
+    sims = np.eye(5) + 0.01 * np.arange(5)[None]
+    with_self = evaluate(sims, y, y, k=2)
+    left_out = evaluate(sims, y, y, k=2, exclude=np.arange(5))
+    assert with_self["precision@2"] > left_out["precision@2"]
+    # query 0 has one relevant item (1); leaving itself out, recall@4 must be 1 for every query
+    assert evaluate(sims, y, y, k=4, exclude=np.arange(5))["recall@4"] == 1.0

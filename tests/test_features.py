@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers import features
+
+
+def test_colour_hist_matches_numpy_histogramdd():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    h = features.colour_hist([img], n_bins=4)[0]
+    ref, _ = np.histogramdd(img.reshape(-1, 3), bins=4, range=[(0, 256)] * 3)
+    assert np.allclose(h, ref.ravel() / ref.sum()) and h.sum() == pytest.approx(1.0)
+
+
+def test_colour_hist_hsv_separates_hue_from_brightness():
+    red, dark_red = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8)
+    red[..., 0], dark_red[..., 0] = 250, 150
+    rgb = features.colour_hist([red, dark_red], n_bins=4)
+    hsv = features.colour_hist([red, dark_red], n_bins=4, space="hsv")
+    # hue and saturation bins agree in HSV, while RGB puts them in different bins
+    assert rgb[0] @ rgb[1] == 0
+    assert np.array_equal(hsv[0].reshape(4, 4, 4).sum(2), hsv[1].reshape(4, 4, 4).sum(2))
+    with pytest.raises(ValueError, match="space"):
+        features.colour_hist([red], space="lab")
+
+
+def test_gem_between_average_and_max():
+    maps = torch.rand(2, 3, 4, 4)
+    g = features.gem(maps, p=3)
+    assert torch.all(g >= maps.mean((2, 3)) - 1e-6) and torch.all(g <= maps.amax((2, 3)) + 1e-6)
+    assert torch.allclose(features.gem(maps, p=1), maps.mean((2, 3)), atol=1e-6)
+
+
+def test_pooling_options_and_batching_agree_with_one_big_batch():
+    from helpers.models import load_backbone
+    model, preprocess = load_backbone()
+    imgs = [np.random.default_rng(i).integers(0, 256, (40, 40, 3), dtype=np.uint8) for i in range(5)]
+    a = features.extract_features(model, imgs, preprocess, batch_size=2, progress=False)
+    b = features.extract_features(model, imgs, preprocess, batch_size=5, pool="gap", progress=False)
+    assert np.allclose(a, b, atol=1e-4)
+    gmp = features.extract_features(model, imgs, preprocess, pool="gmp", progress=False)
+    assert (gmp >= b - 1e-5).all()
+    with pytest.raises(ValueError, match="pool"):
+        features.extract_features(model, imgs, preprocess, pool="median")
+    with pytest.raises(ValueError, match="no images"):
+        features.extract_features(model, [], preprocess)
+
+
+def test_compute_cached_skips_bad_files_and_notices_changes(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.new("RGB", (10, 10), "red").save(folder / "a.png")
+    Image.new("RGB", (10, 10), "blue").save(folder / "b.png")
+    (folder / "c.png").write_text("broken")
+    paths = sorted(folder.iterdir())
+    X, kept, skipped = features.compute_cached("colour_hist", paths, data_dir=tmp_path)
+    assert X.shape == (2, 512) and [p.name for p in kept] == ["a.png", "b.png"] and skipped[0][0].name == "c.png"
+    X2, _, _ = features.compute_cached("colour_hist", paths, data_dir=tmp_path)
+    assert np.array_equal(X, X2) and len(list((tmp_path / "cache").iterdir())) == 1
+    Image.new("RGB", (10, 10), "green").save(folder / "a.png")  # content changed: the cache is not reused
+    X3, _, _ = features.compute_cached("colour_hist", paths, data_dir=tmp_path)
+    assert not np.array_equal(X, X3) and len(list((tmp_path / "cache").iterdir())) == 2
+    with pytest.raises(ValueError, match="unknown feature"):
+        features.compute("sift", paths)
