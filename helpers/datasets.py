@@ -90,10 +90,23 @@ def verify(name: str, data_dir: Path | str = DATA_DIR, seed: int = 0, small: boo
     return all((root / rel).is_file() and _sha256(root / rel) == digest for rel, digest in manifest["files"].items())
 
 
-def read_metadata(name: str, data_dir: Path | str = DATA_DIR) -> list[dict]:
-    """The rows of ``data/<name>/metadata.csv`` (strings; numbers are yours to convert)."""
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_metadata(name: str, data_dir: Path | str = DATA_DIR) -> dict:
+    """The rows of ``data/<name>/metadata.csv`` keyed by relative path, numbers converted.
+
+    A row holds every generator parameter of its image, so ``synth.render_shape(row)`` (shapes) or
+    ``synth.render_view(row, row)`` (catalogue) re-draws it, and changing one value changes one factor.
+    """
     with open(Path(data_dir) / name / "metadata.csv", newline="") as f:
-        return list(csv.DictReader(f))
+        return {row["path"]: {k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)}
 
 
 def load_folder(root: Path | str):
@@ -140,6 +153,22 @@ def split_query_gallery(labels: np.ndarray, n_queries_per_class: int, seed: int 
         raise ValueError("every class has a single image: need at least 2 images in some class to query")
     query = np.sort(np.array(query))
     return query, np.setdiff1d(np.arange(len(labels)), query)
+
+
+PROTOCOL = {"shapes": 10, "catalogue": 1}  # queries per class; the rest is the gallery
+
+
+def protocol(name: str, data_dir: Path | str = DATA_DIR, seed: int = 0) -> dict:
+    """The course's evaluation protocol for an embedded dataset, the same in every notebook.
+
+    shapes: 10 queries per class (100 queries, 1,100 gallery images, 110 relevant each);
+    catalogue: one shopper photo per product queries the other 144 images (4 relevant each).
+    Returns a dict with paths, labels, class_names, query_idx, gallery_idx, y_query, y_gallery.
+    """
+    paths, labels, class_names = load_embedded(name, data_dir, seed=seed)
+    query_idx, gallery_idx = split_query_gallery(labels, PROTOCOL[name], seed=seed)
+    return dict(paths=paths, labels=labels, class_names=class_names, query_idx=query_idx,
+                gallery_idx=gallery_idx, y_query=labels[query_idx], y_gallery=labels[gallery_idx])
 
 
 def load_torchvision(name: str, data_dir: Path | str = DATA_DIR, train: bool = False):

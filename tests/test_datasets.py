@@ -33,6 +33,23 @@ def test_metadata_records_every_nuisance_factor_and_rerenders_exactly(tmp_path):
     assert {"label", "hue", "rotation", "scale", "brightness", "occlusion", "background"} <= set(rows[0])
     params = synth.sample_shape_params(0)
     assert np.array_equal(np.asarray(synth.render_shape(params)), np.asarray(Image.open(root / rows[0]["path"])))
+    meta = datasets.read_metadata("shapes", tmp_path)
+    row = meta[rows[5]["path"]]
+    assert isinstance(row["rotation"], float) and isinstance(row["noise_seed"], int)
+    assert np.array_equal(np.asarray(synth.render_shape(row)), np.asarray(Image.open(root / row["path"])))
+
+
+def test_catalogue_rows_rerender_exactly(tmp_path):
+    root = datasets.build("catalogue", tmp_path, small=True)
+    for rel, row in list(datasets.read_metadata("catalogue", tmp_path).items())[:6]:
+        assert np.array_equal(np.asarray(synth.render_view(row, row)), np.asarray(Image.open(root / rel)))
+
+
+def test_protocol_is_the_same_split_everywhere(tmp_path):
+    a = datasets.protocol("catalogue", tmp_path)
+    b = datasets.protocol("catalogue", tmp_path)
+    assert np.array_equal(a["query_idx"], b["query_idx"]) and len(a["query_idx"]) == 36
+    assert len(a["gallery_idx"]) == 144 and np.array_equal(a["y_query"], a["labels"][a["query_idx"]])
 
 
 def test_colour_is_partly_informative_of_class():
