@@ -18,7 +18,7 @@ from helpers.env import DATA_DIR
 from helpers.images import list_images
 
 EMBEDDED = ("shapes", "catalogue")
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SIZES = {"shapes": dict(n_per_class=120, size=48), "catalogue": dict(n_per_photo=4, n_views=5, size=128)}
 
 

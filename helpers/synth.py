@@ -89,16 +89,16 @@ def sample_shape_params(index: int, seed: int = 0) -> dict:
     """The recorded parameters of image ``index`` of the shapes dataset."""
     rng = np.random.default_rng([seed, index])
     label = SHAPE_CLASSES[index % len(SHAPE_CLASSES)]
-    hue = PREFERRED_HUE[label] + rng.normal(0, 0.03) if rng.random() < 0.5 else rng.random()
+    hue = PREFERRED_HUE[label] + rng.normal(0, 0.015) if rng.random() < 0.8 else rng.random()
     photo_name = PHOTOS[rng.integers(len(PHOTOS))]
     return dict(
-        label=label, hue=round(float(hue) % 1.0, 4), sat=round(rng.uniform(0.5, 1.0), 3),
-        val=round(rng.uniform(0.6, 1.0), 3),
+        label=label, hue=round(float(hue) % 1.0, 4), sat=round(rng.uniform(0.75, 1.0), 3),
+        val=round(rng.uniform(0.8, 1.0), 3),
         texture=["solid", "stripes", "dots", "checker"][rng.integers(4)],
-        background="photo" if rng.random() < 0.5 else "gradient",
+        background="photo" if rng.random() < 0.4 else "gradient",
         photo=photo_name, bg_x=round(rng.random(), 4), bg_y=round(rng.random(), 4),
-        bg_hue=round(rng.random(), 4), x=round(rng.uniform(-.15, .15), 3), y=round(rng.uniform(-.15, .15), 3),
-        scale=round(rng.uniform(0.22, 0.4), 3), rotation=round(rng.uniform(0, 360), 1),
+        bg_hue=round(rng.random(), 4), x=round(rng.uniform(-.1, .1), 3), y=round(rng.uniform(-.1, .1), 3),
+        scale=round(rng.uniform(0.36, 0.46), 3), rotation=round(rng.uniform(0, 360), 1),
         brightness=round(rng.uniform(0.8, 1.2), 3), contrast=round(rng.uniform(0.8, 1.2), 3),
         cast_r=round(rng.uniform(0.92, 1.08), 3), cast_g=round(rng.uniform(0.92, 1.08), 3),
         cast_b=round(rng.uniform(0.92, 1.08), 3), noise=round(rng.uniform(0, 6), 2),
@@ -120,7 +120,7 @@ def render_shape(p: dict, size: int = 48) -> Image.Image:
         bg = np.asarray(Image.fromarray(img[y0:y0 + side, x0:x0 + side]).resize((S, S), Image.BILINEAR), float)
     else:
         t = np.linspace(0, 1, S)[None, :, None]
-        c0, c1 = _rgb(p["bg_hue"], 0.3, 0.9), _rgb(p["bg_hue"] + 0.5, 0.3, 0.4)
+        c0, c1 = _rgb(p["bg_hue"], 0.15, 0.9), _rgb(p["bg_hue"] + 0.5, 0.15, 0.45)
         bg = np.broadcast_to(c0 * (1 - t) + c1 * t, (S, S, 3))
         bg = np.asarray(Image.fromarray(bg.astype(np.uint8)).rotate(p["bg_x"] * 360, resample=Image.BILINEAR,
                                                                     expand=False, fillcolor=tuple(int(v) for v in c0)), float)
@@ -129,11 +129,11 @@ def render_shape(p: dict, size: int = 48) -> Image.Image:
     fg[:] = _rgb(p["hue"], p["sat"], p["val"])
     yy, xx = np.mgrid[0:S, 0:S] / SUPER
     if p["texture"] == "stripes":
-        fg[(xx + yy) % 8 < 3] *= 0.55
+        fg[(xx + yy) % 8 < 3] *= 0.7
     elif p["texture"] == "dots":
-        fg[((xx % 6 - 3) ** 2 + (yy % 6 - 3) ** 2) < 2.5] *= 0.55
+        fg[((xx % 6 - 3) ** 2 + (yy % 6 - 3) ** 2) < 2.5] *= 0.7
     elif p["texture"] == "checker":
-        fg[((xx // 4 + yy // 4) % 2) == 1] *= 0.7
+        fg[((xx // 4 + yy // 4) % 2) == 1] *= 0.8
     cx, cy = S / 2 + p["x"] * S, S / 2 + p["y"] * S
     alpha = np.asarray(_mask(p["label"], S, cx, cy, p["scale"] * S, p["rotation"]), float)[..., None] / 255
     arr = bg * (1 - alpha) + fg * alpha
