@@ -115,3 +115,97 @@ def imagenet_top5(logits) -> list[tuple[int, str, float]]:
     probs = logits.softmax(-1).flatten()
     top = probs.topk(5)
     return [(int(i), info.index_to_description(int(i)), float(p)) for p, i in zip(top.values, top.indices)]
+
+
+def small_cnn(n_classes: int = 10, dropout: float = 0.0, embedding_dim: int = 128):
+    """The small CNN of 02_cnn_features (taught there): three conv-BN-ReLU-maxpool blocks, global
+    average pooling, a 128-d embedding used for retrieval, then dropout and a linear classifier.
+
+    Input (B, 3, 48, 48) -> ``model.embed(x)`` (B, 128) and ``model(x)`` logits (B, n_classes).
+    """
+    import torch.nn as nn
+
+    class SmallCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            def block(c_in, c_out):
+                return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
+                                     nn.MaxPool2d(2))
+            self.features = nn.Sequential(block(3, 32), block(32, 64), block(64, embedding_dim))  # 48 -> 6
+            self.dropout = nn.Dropout(dropout)
+            self.classifier = nn.Linear(embedding_dim, n_classes)
+
+        def embed(self, x):
+            return self.features(x).mean(dim=(2, 3))                  # (B, embedding_dim)
+
+        def forward(self, x):
+            return self.classifier(self.dropout(self.embed(x)))       # (B, n_classes)
+
+    return SmallCNN()
+
+
+def conv_autoencoder(code_dim: int = 32):
+    """The convolutional autoencoder of 03_autoencoders (taught there).
+
+    ``encode``: (B, 3, 48, 48) -> (B, code_dim); ``decode``: (B, code_dim) -> (B, 3, 48, 48) in [0, 1].
+    """
+    import torch.nn as nn
+
+    class ConvAutoencoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Sequential(
+                nn.Conv2d(3, 32, 4, stride=2, padding=1), nn.ReLU(),     # (B, 32, 24, 24)
+                nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.ReLU(),    # (B, 64, 12, 12)
+                nn.Conv2d(64, 128, 4, stride=2, padding=1), nn.ReLU(),   # (B, 128, 6, 6)
+                nn.Flatten(), nn.Linear(128 * 6 * 6, code_dim))          # (B, code_dim)
+            self.decoder = nn.Sequential(
+                nn.Linear(code_dim, 128 * 6 * 6), nn.ReLU(), nn.Unflatten(1, (128, 6, 6)),
+                nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1), nn.ReLU(),   # (B, 64, 12, 12)
+                nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),    # (B, 32, 24, 24)
+                nn.ConvTranspose2d(32, 3, 4, stride=2, padding=1), nn.Sigmoid())  # (B, 3, 48, 48)
+
+        def encode(self, x):
+            return self.encoder(x)
+
+        def decode(self, z):
+            return self.decoder(z)
+
+        def forward(self, x):
+            return self.decode(self.encode(x))
+
+    return ConvAutoencoder()
+
+
+def trained_path(name: str, config: dict, data_dir: Path | str = DATA_DIR) -> Path:
+    """Where a trained model lives: ``data/models/<name>-<hash of its config>.pt``, so a model trained
+    with other settings or on other data is never loaded by mistake."""
+    import json
+    key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    return Path(data_dir) / "models" / f"{name}-{key}.pt"
+
+
+def save_trained(model, name: str, config: dict, history: dict | None = None,
+                 data_dir: Path | str = DATA_DIR) -> Path:
+    """Save a trained model's ``state_dict`` (tensors only) keyed by its config, and its training
+    history (lists of numbers) as JSON beside it."""
+    import json
+    import torch
+    path = trained_path(name, config, data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    path.with_suffix(".json").write_text(json.dumps({"config": config, "history": history or {}}, indent=1))
+    return path
+
+
+def load_trained(model, name: str, config: dict, data_dir: Path | str = DATA_DIR):
+    """(model, history) with saved weights loaded, if a file for exactly this config exists; else None."""
+    import json
+    import torch
+    path = trained_path(name, config, data_dir)
+    if not path.exists():
+        return None
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    meta = path.with_suffix(".json")
+    history = json.loads(meta.read_text())["history"] if meta.exists() else {}
+    return model.eval(), history
