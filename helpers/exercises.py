@@ -251,3 +251,60 @@ def check_add_noise(func) -> None:
     if high.max() > 1 or high.min() < 0:
         raise ExerciseError("clip the result to [0, 1]: images cannot be brighter than white")
     print("Correct: noise of the right strength, repeatable, clipped, input untouched.")
+
+
+def check_top_k(func) -> None:
+    """Exercise of 04_cosine_retrieval: vectorised top-k of a similarity matrix, best first."""
+    rng = np.random.default_rng(5)
+    sims = rng.random((6, 50))
+    out = _call(func, sims.copy(), 7)
+    if not isinstance(out, tuple) or len(out) != 2:
+        raise ExerciseError("return a pair (scores, indices)")
+    scores, idx = (np.asarray(a) for a in out)
+    if idx.shape != (6, 7) or scores.shape != (6, 7):
+        raise ExerciseError(f"expected two arrays of shape (n_query, k) = (6, 7), got {scores.shape} and {idx.shape}")
+    if not np.allclose(np.take_along_axis(sims, idx.astype(int), 1), scores):
+        raise ExerciseError("scores[i, j] must be sims[i, indices[i, j]]")
+    if (np.diff(scores, axis=1) > 0).any():
+        raise ExerciseError("scores are not sorted: best (largest) first in every row")
+    if not np.allclose(scores, -np.sort(-sims, axis=1)[:, :7]):
+        raise ExerciseError("these are not the k largest similarities of each row (argpartition on -sims, then sort)")
+    print("Correct: vectorised top-k.")
+
+
+def check_rocchio(func) -> None:
+    """Exercise of 04_cosine_retrieval: q' = alpha q + beta mean(relevant) - gamma mean(non-relevant)."""
+    rng = np.random.default_rng(9)
+    q, rel, non = rng.standard_normal(6), rng.standard_normal((3, 6)), rng.standard_normal((2, 6))
+    out = np.asarray(_call(func, q.copy(), rel.copy(), non.copy(), 1.0, 0.75, 0.15), dtype=float)
+    if out.shape != q.shape:
+        raise ExerciseError(f"the new query must have the shape of the old one, {q.shape}; got {out.shape}")
+    if np.allclose(out, q + 0.75 * rel.sum(0) - 0.15 * non.sum(0)):
+        raise ExerciseError("use the mean of the marked vectors, not their sum")
+    if np.allclose(out, q + 0.75 * rel.mean(0) + 0.15 * non.mean(0)):
+        raise ExerciseError("non-relevant results must push the query away: subtract their mean")
+    if not np.allclose(out, q + 0.75 * rel.mean(0) - 0.15 * non.mean(0)):
+        raise ExerciseError("wrong value: alpha times the query, plus beta times the mean of the relevant vectors, "
+                            "minus gamma times the mean of the non-relevant ones")
+    empty = np.asarray(_call(func, q, rel, np.zeros((0, 6)), 1.0, 0.75, 0.15), dtype=float)
+    if not np.isfinite(empty).all():
+        raise ExerciseError("with no non-relevant marks the mean is undefined: skip that term instead of making NaN")
+    print("Correct: Rocchio relevance feedback.")
+
+
+def check_recall_at_k(func) -> None:
+    """Exercise of 04_cosine_retrieval: recall@k from a ranking and labels."""
+    ranking = np.array([[3, 0, 4, 1, 2], [2, 1, 0, 4, 3]])
+    y_gallery = np.array([0, 1, 0, 1, 0])
+    y_query = np.array([0, 1])
+    got = np.asarray(_call(func, ranking, y_query, y_gallery, 2), dtype=float)
+    if got.shape != (2,):
+        raise ExerciseError(f"return one recall per query, shape (n_query,) = (2,); got {got.shape}")
+    if np.allclose(got, [0.5, 0.5]):
+        raise ExerciseError("that looks like precision@k: divide by the number of relevant items, not by k")
+    if np.allclose(got, [2 / 3, 1 / 2]):
+        raise ExerciseError("k is off by one: the top k are ranking[:, :k]")
+    if not np.allclose(got, [1 / 3, 1 / 2]):
+        raise ExerciseError("wrong values: count relevant items in the first k columns of each row, divide by "
+                            "the number of relevant items in the whole gallery")
+    print("Correct: recall@k.")

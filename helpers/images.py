@@ -43,10 +43,20 @@ def load_rgb(path: str | Path) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise ImageLoadError(f"{path}: no such file")
-    if path.stat().st_size == 0:
+    return _decode(path, path, path.stat().st_size)
+
+
+def load_rgb_bytes(data: bytes, name: str = "uploaded image") -> Image.Image:
+    """Like ``load_rgb`` for the bytes of a file (e.g. an upload widget's content)."""
+    import io
+    return _decode(io.BytesIO(bytes(data)), name, len(data))
+
+
+def _decode(source, path, size: int) -> Image.Image:
+    if size == 0:
         raise ImageLoadError(f"{path}: the file is empty (0 bytes)")
     try:
-        with Image.open(path) as img:
+        with Image.open(source) as img:
             img = ImageOps.exif_transpose(img)
             img.load()
             return _to_8bit_rgb(img)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.images import ImageLoadError, list_images, load_images, load_rgb
+from helpers.images import ImageLoadError, list_images, load_images, load_rgb, load_rgb_bytes
 
 
 @pytest.fixture
@@ -83,3 +83,12 @@ def test_load_images_skips_and_lists_bad_files_without_touching_them(tmp_path):
 def test_list_images_on_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="folder not found"):
         list_images(tmp_path / "nope")
+
+
+def test_bytes_load_like_files(odd_files):
+    for kind, path in odd_files.items():
+        assert load_rgb_bytes(path.read_bytes()).tobytes() == load_rgb(path).tobytes(), kind
+    with pytest.raises(ImageLoadError, match="upload.png: not an image"):
+        load_rgb_bytes(b"hello", "upload.png")
+    with pytest.raises(ImageLoadError, match="empty"):
+        load_rgb_bytes(b"")
