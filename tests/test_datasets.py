@@ -56,7 +56,7 @@ def test_colour_is_partly_informative_of_class():
     hues = np.array([synth.sample_shape_params(i)["hue"] for i in range(400)])
     labels = np.arange(400) % 10
     near = np.abs(((hues - np.array([synth.PREFERRED_HUE[synth.SHAPE_CLASSES[c]] for c in labels])) + .5) % 1 - .5) < .1
-    assert 0.4 < near.mean() < 0.8  # neither useless nor a give-away
+    assert 0.6 < near.mean() < 0.95  # informative, yet one image in five or more has another colour
 
 
 def test_catalogue_items_are_real_photo_crops_with_views(tmp_path):
