@@ -130,6 +130,17 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_student(args) -> int:
+    from helpers import runner
+    from helpers.student import write_student_copies
+    written = write_student_copies(args.out, runner.notebooks(args.notebooks))
+    if args.json:
+        print(json.dumps({"written": [str(p) for p in written]}, indent=1))
+    else:
+        print(f"wrote {len(written)} student notebooks to {args.out} (solutions replaced by NotImplementedError)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from helpers.env import DATA_DIR
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
@@ -152,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebooks", nargs="*", help="names or prefixes like 00 (default: all)")
     p.add_argument("--out", default="build", help="folder for executed copies (default: %(default)s)")
     p.add_argument("--in-place", action="store_true", help="overwrite the notebooks' saved outputs (make outputs)")
+    p = add("student", cmd_student, "write student versions of the notebooks (solutions removed)")
+    p.add_argument("--out", required=True, help="folder for the student notebooks, e.g. build/student")
+    p.add_argument("notebooks", nargs="*", help="names or prefixes like 01 (default: all)")
     from helpers.features import FEATURES
     feature_help = "; ".join(f"{name}: {text}" for name, text in FEATURES.items())
     p = add("index", cmd_index, "compute features for every image under FOLDER (recursively) into an .npz index")

@@ -48,28 +48,36 @@ def check_precision_at_k(func) -> None:
     print("Correct: precision@k passes every check.")
 
 
-def check_average_precision(func) -> None:
-    """Exercise of 00_start_here: AP normalised by all relevant items."""
+def check_ap_at_k(func) -> None:
+    """Exercise of 00_start_here: AP@k = sum of precision@i at the relevant ranks i <= k, / min(k, n_relevant)."""
     rng = np.random.default_rng(54321)
-    if not np.isclose(_number(_call(func, np.array([True, True, False]), 2), "average_precision"), 1.0):
-        raise ExerciseError("a ranking with every relevant item on top must score 1.0")
-    for _ in range(20):
-        rel = rng.random(12) < 0.4
-        if not rel.any():
+    if not np.isclose(_number(_call(func, np.array([True, True, False, True]), 2, 3), "ap_at_k"), 1.0):
+        raise ExerciseError("a ranking whose first k results are all relevant must score 1.0, even when more than "
+                            "k items are relevant: divide by min(k, n_relevant)")
+    for _ in range(30):
+        rel = rng.random(15) < 0.4
+        k = int(rng.integers(1, 15))
+        n_relevant = int(rel.sum() + rng.integers(0, 4))
+        if n_relevant == 0:
             continue
-        n_relevant = int(rel.sum() + rng.integers(0, 3))
-        got = _number(_call(func, rel.copy(), n_relevant), "average_precision")
-        ranks = np.flatnonzero(rel) + 1
+        got = _number(_call(func, rel.copy(), k, n_relevant), "ap_at_k")
+        ranks = np.flatnonzero(rel[:k]) + 1
         precisions = np.arange(1, len(ranks) + 1) / ranks
-        if not 0.0 <= got <= 1.0:
-            raise ExerciseError(f"AP must lie between 0 and 1, yours gave {got:.3f}")
-        if np.isclose(got, precisions.mean()) and not np.isclose(got, precisions.sum() / n_relevant):
-            raise ExerciseError("you divided by the hits found, not by n_relevant: relevant items never "
-                                "retrieved must lower the score")
-        if not np.isclose(got, precisions.sum() / n_relevant):
-            raise ExerciseError("wrong value: average precision@i over the ranks i (counted from 1) "
-                                "where a relevant item sits, divided by n_relevant")
-    print("Correct: average precision passes every check.")
+        want = precisions.sum() / min(k, n_relevant)
+        if not 0.0 <= got <= 1.0 + 1e-9:
+            raise ExerciseError(f"AP@k must lie between 0 and 1, yours gave {got:.3f}")
+        if np.isclose(got, precisions.sum() / n_relevant) and not np.isclose(got, want):
+            raise ExerciseError("you divided by n_relevant: when more items are relevant than k, even a perfect "
+                                "top k could not reach 1. Divide by min(k, n_relevant)")
+        if len(ranks) and np.isclose(got, precisions.mean()) and not np.isclose(got, want):
+            raise ExerciseError("you divided by the hits found: that inflates the score (section 5)")
+        full = np.flatnonzero(rel) + 1
+        if np.isclose(got, (np.arange(1, len(full) + 1) / full).sum() / min(k, n_relevant)) and not np.isclose(got, want):
+            raise ExerciseError("only the first k results count: cut the ranking at k first")
+        if not np.isclose(got, want):
+            raise ExerciseError("wrong value: precision@i at each relevant rank i within the top k, summed, "
+                                "divided by min(k, n_relevant)")
+    print("Correct: AP@k passes every check.")
 
 
 def _random_hists(rng, n, d):
@@ -84,10 +92,10 @@ def check_histogram_intersection(func) -> None:
     sims = np.asarray(_call(func, Hq.copy(), Hg.copy()), dtype=np.float64)
     if sims.shape != (4, 6):
         raise ExerciseError(f"expected shape (n_query, n_gallery) = (4, 6), got {sims.shape}: one score per pair")
-    if not np.allclose(np.asarray(_call(func, Hq[:1], Hq[:1])), 1.0, atol=1e-5):
-        raise ExerciseError("a normalised histogram intersected with itself must give 1.0")
     if np.allclose(sims, Hq @ Hg.T, atol=1e-6):
         raise ExerciseError("that is the dot product: intersection takes the bin-wise minimum, then sums")
+    if not np.allclose(np.asarray(_call(func, Hq[:1], Hq[:1])), 1.0, atol=1e-5):
+        raise ExerciseError("a normalised histogram intersected with itself must give 1.0")
     if (sims < -1e-6).any() or (sims > 1 + 1e-6).any():
         raise ExerciseError("intersection of histograms that sum to 1 lies between 0 and 1")
     if not np.allclose(sims, np.minimum(Hq[:, None, :], Hg[None, :, :]).sum(-1), atol=1e-5):
@@ -193,8 +201,8 @@ def check_cross_entropy(func) -> None:
     print("Correct: your cross-entropy matches torch.nn.functional.cross_entropy.")
 
 
-def check_decoder(make_decoder, code_dim: int = 16) -> None:
-    """Exercise of 03_autoencoders: a decoder from (B, code_dim) back to images (B, 3, 48, 48) in [0, 1]."""
+def check_decoder(make_decoder, code_dim: int = 16, size: int = 96) -> None:
+    """Exercise of 03_autoencoders: a decoder from (B, code_dim) to images (B, 3, size, size) in [0, 1]."""
     import torch
     decoder = _call(make_decoder, code_dim)
     if not isinstance(decoder, torch.nn.Module):
@@ -206,12 +214,13 @@ def check_decoder(make_decoder, code_dim: int = 16) -> None:
     except RuntimeError as err:
         raise ExerciseError(f"the decoder fails on codes of shape (5, {code_dim}): {str(err).splitlines()[0]}. "
                             "Check the Linear layer's input size and the Unflatten shape") from None
-    if tuple(out.shape) != (5, 3, 48, 48):
-        raise ExerciseError(f"the decoder gives {tuple(out.shape)}, expected (5, 3, 48, 48): each transposed "
-                            "convolution with kernel 4, stride 2, padding 1 doubles the size; start from 6 x 6")
+    if tuple(out.shape) != (5, 3, size, size):
+        raise ExerciseError(f"the decoder gives {tuple(out.shape)}, expected (5, 3, {size}, {size}): each transposed "
+                            "convolution with kernel 4, stride 2, padding 1 doubles the size; count the doublings "
+                            "from 6 x 6")
     if out.min() < 0 or out.max() > 1:
         raise ExerciseError("outputs must lie in [0, 1] like the images: end with a sigmoid")
-    print("Correct: the decoder maps codes back to 48 x 48 colour images.")
+    print(f"Correct: the decoder maps codes to {size} x {size} colour images.")
 
 
 def check_cosine_top_k(func) -> None:
@@ -272,24 +281,34 @@ def check_top_k(func) -> None:
     print("Correct: vectorised top-k.")
 
 
-def check_rocchio(func) -> None:
-    """Exercise of 04_cosine_retrieval: q' = alpha q + beta mean(relevant) - gamma mean(non-relevant)."""
-    rng = np.random.default_rng(9)
-    q, rel, non = rng.standard_normal(6), rng.standard_normal((3, 6)), rng.standard_normal((2, 6))
-    out = np.asarray(_call(func, q.copy(), rel.copy(), non.copy(), 1.0, 0.75, 0.15), dtype=float)
-    if out.shape != q.shape:
-        raise ExerciseError(f"the new query must have the shape of the old one, {q.shape}; got {out.shape}")
-    if np.allclose(out, q + 0.75 * rel.sum(0) - 0.15 * non.sum(0)):
-        raise ExerciseError("use the mean of the marked vectors, not their sum")
-    if np.allclose(out, q + 0.75 * rel.mean(0) + 0.15 * non.mean(0)):
-        raise ExerciseError("non-relevant results must push the query away: subtract their mean")
-    if not np.allclose(out, q + 0.75 * rel.mean(0) - 0.15 * non.mean(0)):
-        raise ExerciseError("wrong value: alpha times the query, plus beta times the mean of the relevant vectors, "
-                            "minus gamma times the mean of the non-relevant ones")
-    empty = np.asarray(_call(func, q, rel, np.zeros((0, 6)), 1.0, 0.75, 0.15), dtype=float)
-    if not np.isfinite(empty).all():
-        raise ExerciseError("with no non-relevant marks the mean is undefined: skip that term instead of making NaN")
-    print("Correct: Rocchio relevance feedback.")
+def check_alpha_qe(func) -> None:
+    """Exercise of 04_cosine_retrieval: alpha-weighted query expansion (alpha-QE).
+
+    q' = normalise(q + sum_j sim_j**alpha * g_j) over the top-n gallery neighbours g_j of q.
+    """
+    rng = np.random.default_rng(13)
+    Q = rng.standard_normal((4, 6))
+    G = rng.standard_normal((25, 6))
+    Q /= np.linalg.norm(Q, axis=1, keepdims=True)
+    G /= np.linalg.norm(G, axis=1, keepdims=True)
+    out = np.asarray(_call(func, Q.copy(), G.copy(), 3, 3.0), dtype=float)
+    if out.shape != Q.shape:
+        raise ExerciseError(f"expected one new query per query, shape {Q.shape}; got {out.shape}")
+    if not np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5):
+        raise ExerciseError("the new queries are not L2-normalised")
+    sims = Q @ G.T
+    top = np.argsort(-sims, axis=1)[:, :3]
+    w = np.maximum(np.take_along_axis(sims, top, 1), 0) ** 3
+    def norm(x):
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+    if np.allclose(out, norm(Q + G[top].sum(1)), atol=1e-5):
+        raise ExerciseError("that is plain AQE: weight each neighbour by its similarity to the power alpha")
+    if np.allclose(out, norm((w[:, :, None] * G[top]).sum(1)), atol=1e-5):
+        raise ExerciseError("the query itself must stay in the sum (with weight 1)")
+    if not np.allclose(out, norm(Q + (w[:, :, None] * G[top]).sum(1)), atol=1e-5):
+        raise ExerciseError("wrong result: take each query's top-n neighbours by cosine, weight each by its "
+                            "similarity (negatives count as 0) to the power alpha, add to the query, normalise")
+    print("Correct: alpha-weighted query expansion.")
 
 
 def check_recall_at_k(func) -> None:

@@ -1,0 +1,165 @@
+"""Every exercise check works both ways: the solution passes; the stub and a typical mistake fail
+with a message that names the problem, and no message gives the expected answer away."""
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from PIL import Image
+
+from helpers import exercises as ex
+from helpers.exercises import ExerciseError
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError()
+
+
+# --- 00_start_here -------------------------------------------------------------------------
+def precision_ok(rel, k):
+    return np.asarray(rel, bool)[:k].sum() / k
+
+
+def ap_at_k_ok(rel, k, n_relevant):
+    ranks = np.flatnonzero(np.asarray(rel)[:k]) + 1
+    return np.sum(np.arange(1, len(ranks) + 1) / ranks) / min(k, n_relevant)
+
+
+# --- 01_colour_histograms ------------------------------------------------------------------
+def intersection_ok(Hq, Hg):
+    return np.minimum(Hq[:, None, :], Hg[None, :, :]).sum(-1)
+
+
+def hs_hist_ok(images, n_bins=8):
+    out = []
+    for im in images:
+        hsv = np.asarray(im.convert("HSV"), dtype=int).reshape(-1, 3)
+        cell = (hsv[:, 0] * n_bins // 256) * n_bins + hsv[:, 1] * n_bins // 256
+        out.append(np.bincount(cell, minlength=n_bins ** 2) / len(cell))
+    return np.array(out)
+
+
+def rgb_hist_wrong(images, n_bins=4):  # keeps brightness in: the typical first attempt
+    out = []
+    for im in images:
+        q = np.asarray(im, dtype=int).reshape(-1, 3) * n_bins // 256
+        out.append(np.bincount((q[:, 0] * n_bins + q[:, 1]) * n_bins + q[:, 2], minlength=n_bins ** 3) / len(q))
+    return np.array(out)
+
+
+# --- 02_cnn_features -----------------------------------------------------------------------
+def gem_ok(maps, p=3.0):
+    return maps.clamp(min=1e-6).pow(p).mean(dim=(2, 3)).pow(1.0 / p)
+
+
+def ce_ok(logits, targets):
+    return -torch.log_softmax(logits, 1)[torch.arange(len(targets)), targets].mean()
+
+
+# --- 03_autoencoders -----------------------------------------------------------------------
+def decoder_ok(code_dim):
+    return nn.Sequential(nn.Linear(code_dim, 128 * 6 * 6), nn.ReLU(), nn.Unflatten(1, (128, 6, 6)),
+                         nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(64, 32, 4, 2, 1),
+                         nn.ReLU(), nn.ConvTranspose2d(32, 16, 4, 2, 1), nn.ReLU(),
+                         nn.ConvTranspose2d(16, 3, 4, 2, 1), nn.Sigmoid())
+
+
+def decoder_no_sigmoid(code_dim):
+    return nn.Sequential(*list(decoder_ok(code_dim))[:-1])
+
+
+def top_k_codes_ok(Q, G, k):
+    Q = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    G = G / np.linalg.norm(G, axis=1, keepdims=True)
+    return np.argsort(-(Q @ G.T), axis=1)[:, :k]
+
+
+def add_noise_ok(x, sigma, g):
+    return (x + sigma * torch.randn(x.shape, generator=g)).clamp(0, 1)
+
+
+def add_noise_in_place(x, sigma, g):
+    return x.add_(sigma * torch.randn(x.shape, generator=g)).clamp_(0, 1)
+
+
+# --- 04_cosine_retrieval -------------------------------------------------------------------
+def top_k_ok(sims, k):
+    part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    s = np.take_along_axis(sims, part, 1)
+    order = np.argsort(-s, axis=1)
+    return np.take_along_axis(s, order, 1), np.take_along_axis(part, order, 1)
+
+
+def alpha_qe_ok(Q, G, n, alpha):
+    sims = Q @ G.T
+    top = np.argsort(-sims, axis=1)[:, :n]
+    w = np.maximum(np.take_along_axis(sims, top, 1), 0) ** alpha
+    new = Q + (w[:, :, None] * G[top]).sum(1)
+    return new / np.linalg.norm(new, axis=1, keepdims=True)
+
+
+def plain_aqe(Q, G, n, alpha):
+    top = np.argsort(-(Q @ G.T), axis=1)[:, :n]
+    new = Q + G[top].sum(1)
+    return new / np.linalg.norm(new, axis=1, keepdims=True)
+
+
+def recall_ok(ranking, y_query, y_gallery, k):
+    rel = y_gallery[ranking] == y_query[:, None]
+    return rel[:, :k].sum(1) / rel.sum(1)
+
+
+# --- 05_quantisation -----------------------------------------------------------------------
+def adc_ok(Q, codebooks):
+    M, K, sub = codebooks.shape
+    return ((Q.reshape(len(Q), M, 1, sub) - codebooks[None]) ** 2).sum(-1)
+
+
+def hamming_ok(q, g):
+    d = np.unpackbits(q[:, None, :] ^ g[None], axis=2).sum(2)
+    return d, np.argsort(d, axis=1, kind="stable")
+
+
+CASES = [  # check, solution, typical mistake, words the mistake's message must contain
+    (ex.check_precision_at_k, precision_ok, lambda r, k: np.asarray(r, bool)[:k].sum() / max(np.sum(r), 1), "recall"),
+    (ex.check_ap_at_k, ap_at_k_ok, lambda r, k, n: ap_at_k_ok(r, k, 10 ** 6) * min(k, 10 ** 6) / n, "min"),
+    (ex.check_histogram_intersection, intersection_ok, lambda a, b: a @ b.T, "dot product"),
+    (ex.check_brightness_robust_hist, hs_hist_ok, rgb_hist_wrong, "value"),
+    (ex.check_gem, gem_ok, lambda m, p=3.0: m.clamp(min=1e-6).pow(p).mean(dim=(2, 3)), "root"),
+    (ex.check_cross_entropy, ce_ok, lambda l, t: torch.nn.functional.nll_loss(l, t), "log_softmax"),
+    (ex.check_decoder, decoder_ok, decoder_no_sigmoid, "sigmoid"),
+    (ex.check_cosine_top_k, top_k_codes_ok, lambda Q, G, k: np.argsort(-(Q @ G.T), axis=1)[:, :k], "dot product"),
+    (ex.check_add_noise, add_noise_ok, add_noise_in_place, "in place"),
+    (ex.check_top_k, top_k_ok, lambda s, k: (np.sort(s, 1)[:, :k], np.argsort(s, 1)[:, :k]), "not sorted"),
+    (ex.check_alpha_qe, alpha_qe_ok, plain_aqe, "plain AQE"),
+    (ex.check_recall_at_k, recall_ok, lambda R, yq, yg, k: (yg[R] == yq[:, None])[:, :k].sum(1) / k, "precision"),
+    (ex.check_adc_tables, adc_ok, lambda Q, C: np.sqrt(adc_ok(Q, C)), "squared"),
+    (ex.check_hamming_ranking, hamming_ok, lambda q, g: ((q[:, None] != g[None]).sum(-1),) * 2, "bits"),
+]
+
+
+@pytest.mark.parametrize("check, solution, mistake, words", CASES, ids=[c[0].__name__ for c in CASES])
+def test_check_passes_the_solution_and_explains_the_stub_and_a_mistake(check, solution, mistake, words, capsys):
+    check(solution)
+    assert "Correct" in capsys.readouterr().out
+    with pytest.raises(ExerciseError, match="not answered yet"):
+        check(stub)
+    with pytest.raises(ExerciseError, match=words):
+        check(mistake)
+
+
+def test_value_exercises_best_bins_best_layer_and_m():
+    ex.check_best_n_bins(2, {2: 0.3, 4: 0.25, 8: 0.2})
+    with pytest.raises(ExerciseError, match="highest validation mAP"):
+        ex.check_best_n_bins(8, {2: 0.3, 4: 0.25, 8: 0.2})
+    with pytest.raises(ExerciseError, match="at least 3"):
+        ex.check_best_n_bins(2, {})
+    ex.check_best_layer("head", {"stage 3": 0.3, "stage 5": 0.5, "head": 0.6})
+    with pytest.raises(ExerciseError, match="does not have the highest"):
+        ex.check_best_layer("stage 5", {"stage 3": 0.3, "stage 5": 0.5, "head": 0.6})
+    ex.check_choose_m(16, 128, 40_000_000, 2_000_000)
+    with pytest.raises(ExerciseError, match="over the budget"):
+        ex.check_choose_m(32, 128, 40_000_000, 2_000_000)
+    with pytest.raises(ExerciseError, match="larger M still fits"):
+        ex.check_choose_m(8, 128, 40_000_000, 2_000_000)
+    with pytest.raises(ExerciseError, match="does not divide"):
+        ex.check_choose_m(20, 128, 40_000_000, 2_000_000)
