@@ -123,11 +123,12 @@ def compute(name: str, paths, progress: bool | None = None, data_dir: Path | str
         raise ValueError(f"none of the {len(paths)} files could be read as an image ({first}: {reason})")
     if name.startswith("colour_hist"):
         return colour_hist(images, space="hsv" if name.endswith("hsv") else "rgb"), kept, skipped
+    from helpers.env import pick_device
     from helpers.models import load_backbone
     backbone = "resnet18" if name == "resnet18" else "efficientnet_lite0"
     model, preprocess = load_backbone(backbone, data_dir)
     X = extract_features(model, images, preprocess, pool="gem" if name.endswith("_gem") else None,
-                         progress=progress)
+                         device=pick_device(), progress=progress)
     return X, kept, skipped
 
 
