@@ -102,8 +102,8 @@ def cmd_evaluate(args) -> int:
     paths, labels, class_names = load_folder(args.folder)
     X, kept, skipped = features.compute_cached(args.features, paths, data_dir=args.data_dir)
     _report_skipped(skipped)
-    kept_set = {str(p) for p in kept}
-    labels = np.array([y for p, y in zip(paths, labels) if str(p) in kept_set])
+    kept_set = set(kept)
+    labels = np.array([y for p, y in zip(paths, labels) if p in kept_set], dtype=np.int64)
     X = l2_normalise(X)
     if args.queries_per_class is None:  # every image queries all the others
         counts = np.bincount(labels)
@@ -209,3 +209,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # a bug of ours: still one line, and a way to report it
+        print(f"error: unexpected {type(err).__name__}: {err} (please report this with the command you ran)",
+              file=sys.stderr)
+        return 1

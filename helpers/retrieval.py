@@ -58,18 +58,19 @@ class CosineIndex:
 
     def __init__(self, gallery: np.ndarray, block: int = 4096, query_block: int = 1024):
         import torch
-        self.gallery = torch.from_numpy(np.ascontiguousarray(l2_normalise(gallery)))  # (n_gallery, d)
+        # stored transposed, (d, n_gallery): each block is then a plain slice for the matrix product
+        self.gallery_t = torch.from_numpy(np.ascontiguousarray(l2_normalise(gallery).T))
         self.block, self.query_block = block, query_block
 
     def __len__(self) -> int:
-        return len(self.gallery)
+        return self.gallery_t.shape[1]
 
     def search(self, queries: np.ndarray, k: int = 10):
         """(scores, indices), each (n_query, k), best first; same results as ``search``."""
         import torch
         Q = torch.from_numpy(l2_normalise(np.atleast_2d(queries)))
-        if Q.shape[1] != self.gallery.shape[1]:
-            raise ValueError(f"queries have {Q.shape[1]} features, the index {self.gallery.shape[1]}: "
+        if Q.shape[1] != self.gallery_t.shape[0]:
+            raise ValueError(f"queries have {Q.shape[1]} features, the index {self.gallery_t.shape[0]}: "
                              f"were they made by the same feature extractor?")
         if int(k) != k or k < 1:
             raise ValueError(f"k must be a positive whole number, got {k!r}")
@@ -80,10 +81,10 @@ class CosineIndex:
             Qb = Q[qs:qs + self.query_block]
             block_scores, block_indices = [], []
             for gs in range(0, len(self), self.block):
-                Gb = self.gallery[gs:gs + self.block]
-                sims = buf[:len(Qb), :len(Gb)]
-                torch.mm(Qb, Gb.T, out=sims)                      # (n_query_block, n_block)
-                s, i = torch.topk(sims, min(k, len(Gb)), dim=1)
+                Gb = self.gallery_t[:, gs:gs + self.block]           # (d, n_block)
+                sims = buf[:len(Qb), :Gb.shape[1]]
+                torch.mm(Qb, Gb, out=sims)                           # (n_query_block, n_block)
+                s, i = torch.topk(sims, min(k, Gb.shape[1]), dim=1)
                 block_scores.append(s)
                 block_indices.append(i + gs)
             s, j = torch.topk(torch.cat(block_scores, 1), k, dim=1)  # merge the blocks' winners

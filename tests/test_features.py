@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -57,8 +59,13 @@ def test_compute_cached_skips_bad_files_and_notices_changes(tmp_path):
     paths = sorted(folder.iterdir())
     X, kept, skipped = features.compute_cached("colour_hist", paths, data_dir=tmp_path)
     assert X.shape == (2, 512) and [p.name for p in kept] == ["a.png", "b.png"] and skipped[0][0].name == "c.png"
-    X2, _, _ = features.compute_cached("colour_hist", paths, data_dir=tmp_path)
+    X2, kept2, skipped2 = features.compute_cached("colour_hist", paths, data_dir=tmp_path)
     assert np.array_equal(X, X2) and len(list((tmp_path / "cache").iterdir())) == 1
+    assert kept2 == kept and skipped2 == skipped
+    import os
+    relative = [Path(os.path.relpath(p)) for p in paths]  # the same files spelled another way: same cache,
+    X4, kept4, _ = features.compute_cached("colour_hist", relative, data_dir=tmp_path)  # the caller's paths back
+    assert np.array_equal(X, X4) and kept4 == relative[:2]
     Image.new("RGB", (10, 10), "green").save(folder / "a.png")  # content changed: the cache is not reused
     X3, _, _ = features.compute_cached("colour_hist", paths, data_dir=tmp_path)
     assert not np.array_equal(X, X3) and len(list((tmp_path / "cache").iterdir())) == 2
