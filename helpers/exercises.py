@@ -103,16 +103,21 @@ def check_histogram_intersection(func) -> None:
     print("Correct: histogram intersection passes every check.")
 
 
+def _check_best_choice(best, scores: dict, best_name: str, scores_name: str, what: str) -> None:
+    """Shared by the 'pick the best by validation mAP' exercises."""
+    if not isinstance(scores, dict) or len(scores) < 3:
+        raise ExerciseError(f"{scores_name} should map at least 3 {what} you tried to their mAP")
+    if any(not 0 <= v <= 1 for v in scores.values()):
+        raise ExerciseError(f"the values of {scores_name} should be mAPs, between 0 and 1")
+    if best not in scores:
+        raise ExerciseError(f"{best_name} must be one of the {what} in {scores_name}")
+    if scores[best] < max(scores.values()):
+        raise ExerciseError(f"{best_name} does not have the highest mAP in {scores_name}")
+
+
 def check_best_n_bins(best_n_bins, validation_map: dict) -> None:
     """Exercise of 01_colour_histograms: bins chosen by validation mAP, never by the test queries."""
-    if not isinstance(validation_map, dict) or len(validation_map) < 3:
-        raise ExerciseError("validation_map should map at least 3 bin counts to their validation mAP")
-    if any(not 0 <= v <= 1 for v in validation_map.values()):
-        raise ExerciseError("mAP values lie between 0 and 1: did you store something else?")
-    if best_n_bins not in validation_map:
-        raise ExerciseError("best_n_bins must be one of the bin counts you tried")
-    if validation_map[best_n_bins] < max(validation_map.values()):
-        raise ExerciseError("best_n_bins is not the bin count with the highest validation mAP")
+    _check_best_choice(best_n_bins, validation_map, "best_n_bins", "validation_map", "bin counts")
     print(f"Correct: {best_n_bins} bins per channel, chosen on validation data only.")
 
 
@@ -164,14 +169,7 @@ def check_gem(func) -> None:
 
 def check_best_layer(best_layer, layer_map: dict) -> None:
     """Exercise of 02_cnn_features: the feature layer with the highest retrieval mAP."""
-    if not isinstance(layer_map, dict) or len(layer_map) < 3:
-        raise ExerciseError("layer_map should map each layer you tried (at least 3) to its mAP")
-    if any(not 0 <= v <= 1 for v in layer_map.values()):
-        raise ExerciseError("the values should be mAPs, between 0 and 1")
-    if best_layer not in layer_map:
-        raise ExerciseError("best_layer must be one of the layers in layer_map")
-    if layer_map[best_layer] < max(layer_map.values()):
-        raise ExerciseError("best_layer does not have the highest mAP in layer_map")
+    _check_best_choice(best_layer, layer_map, "best_layer", "layer_map", "layers")
     print(f"Correct: {best_layer} is the best of the {len(layer_map)} layers you tried.")
 
 

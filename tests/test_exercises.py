@@ -149,7 +149,7 @@ def test_check_passes_the_solution_and_explains_the_stub_and_a_mistake(check, so
 
 def test_value_exercises_best_bins_best_layer_and_m():
     ex.check_best_n_bins(2, {2: 0.3, 4: 0.25, 8: 0.2})
-    with pytest.raises(ExerciseError, match="highest validation mAP"):
+    with pytest.raises(ExerciseError, match="does not have the highest mAP in validation_map"):
         ex.check_best_n_bins(8, {2: 0.3, 4: 0.25, 8: 0.2})
     with pytest.raises(ExerciseError, match="at least 3"):
         ex.check_best_n_bins(2, {})
