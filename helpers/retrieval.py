@@ -25,6 +25,17 @@ def l2_normalise(X: np.ndarray) -> np.ndarray:
     return X / norms
 
 
+def _checked_queries(queries: np.ndarray, n_features: int, n_gallery: int, k: int):
+    """Normalised queries (n_query, d) and k capped at the gallery size; bad input is explained."""
+    Q = l2_normalise(np.atleast_2d(queries))
+    if Q.shape[1] != n_features:
+        raise ValueError(f"queries have {Q.shape[1]} features but the gallery has {n_features}: "
+                         f"were they made by the same feature extractor?")
+    if int(k) != k or k < 1:
+        raise ValueError(f"k must be a positive whole number, got {k!r}")
+    return Q, min(int(k), n_gallery)
+
+
 def _top_k(sims: np.ndarray, k: int):
     """Best ``k`` columns of each row, sorted: (scores, indices), each (n_rows, k)."""
     import torch
@@ -38,14 +49,10 @@ def search(queries: np.ndarray, gallery: np.ndarray, k: int = 10):
     ``queries`` (n_query, d), ``gallery`` (n_gallery, d). A ``k`` larger than the gallery
     returns the whole gallery.
     """
-    Q, G = l2_normalise(np.atleast_2d(queries)), l2_normalise(gallery)
-    if Q.shape[1] != G.shape[1]:
-        raise ValueError(f"queries have {Q.shape[1]} features but the gallery has {G.shape[1]}: "
-                         f"were they made by the same feature extractor?")
-    if int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive whole number, got {k!r}")
+    G = l2_normalise(gallery)
+    Q, k = _checked_queries(queries, G.shape[1], len(G), k)
     sims = Q @ G.T  # (n_query, n_gallery)
-    return _top_k(sims, min(int(k), len(G)))
+    return _top_k(sims, k)
 
 
 class CosineIndex:
@@ -68,13 +75,8 @@ class CosineIndex:
     def search(self, queries: np.ndarray, k: int = 10):
         """(scores, indices), each (n_query, k), best first; same results as ``search``."""
         import torch
-        Q = torch.from_numpy(l2_normalise(np.atleast_2d(queries)))
-        if Q.shape[1] != self.gallery_t.shape[0]:
-            raise ValueError(f"queries have {Q.shape[1]} features, the index {self.gallery_t.shape[0]}: "
-                             f"were they made by the same feature extractor?")
-        if int(k) != k or k < 1:
-            raise ValueError(f"k must be a positive whole number, got {k!r}")
-        k = min(int(k), len(self))
+        Q, k = _checked_queries(queries, self.gallery_t.shape[0], len(self), k)
+        Q = torch.from_numpy(Q)
         buf = torch.empty(min(len(Q), self.query_block), min(self.block, len(self)))
         scores, indices = [], []
         for qs in range(0, len(Q), self.query_block):
