@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-from helpers.images import IMAGE_EXTENSIONS as IMAGE_EXTS
 
 
 def cmd_doctor(args) -> int:
@@ -49,85 +48,39 @@ def cmd_run(args) -> int:
     return 0 if all(r["ok"] for r in results) else 1
 
 
+def _emit(args, result, text: str) -> int:
+    """The one way commands print: JSON on stdout with --json, else readable text."""
+    print(json.dumps(result, indent=1) if args.json else text)
+    return 0
+
+
 def _report_skipped(skipped) -> None:
-    for path, reason in skipped:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
+    for row in skipped:
+        print(f"skipped {row['path']}: {row['reason']}", file=sys.stderr)
 
 
 def cmd_index(args) -> int:
-    from helpers import features
-    from helpers.images import list_images
-    from helpers.models import PREPROCESSING
-    from helpers.retrieval import save_index
-    paths = list_images(args.folder)
-    if not paths:
-        raise ValueError(f"no images found under {args.folder} (looked for {', '.join(sorted(IMAGE_EXTS))})")
-    X, kept, skipped = features.compute(args.features, paths, data_dir=args.data_dir)
-    _report_skipped(skipped)
-    out = save_index(args.out, X, kept, args.features, PREPROCESSING.get(args.features.replace("_gem", ""), ""))
-    result = {"index": str(out), "feature": args.features, "n_images": len(kept), "dim": int(X.shape[1]),
-              "skipped": [{"path": str(p), "reason": r} for p, r in skipped]}
-    print(json.dumps(result, indent=1) if args.json else
-          f"indexed {len(kept)} images ({args.features}, {X.shape[1]}-d) into {out}; skipped {len(skipped)}")
-    return 0
+    from helpers.workflows import index_folder
+    r = index_folder(args.folder, args.features, args.out, data_dir=args.data_dir)
+    _report_skipped(r["skipped"])
+    return _emit(args, r, f"indexed {r['n_images']} images ({r['feature']}, {r['dim']}-d) into {r['index']}; "
+                          f"skipped {len(r['skipped'])}")
 
 
 def cmd_search(args) -> int:
-    from helpers import features
-    from helpers.retrieval import load_index, search
-    index = load_index(args.index, args.features)
-    X, _, skipped = features.compute(index["feature_name"], [Path(args.image)], progress=False, data_dir=args.data_dir) \
-        if Path(args.image).is_file() else (None, None, [(args.image, "no such file")])
-    if skipped:
-        raise ValueError(f"cannot read the query {skipped[0][0]}: {skipped[0][1]}")
-    if X.shape[1] != index["features"].shape[1]:
-        raise ValueError(f"the index holds {index['features'].shape[1]}-d features but {index['feature_name']} "
-                         f"now gives {X.shape[1]}-d: rebuild the index")
-    scores, idx = search(X, index["features"], args.k)
-    rows = [{"rank": r + 1, "score": round(float(s), 4), "path": str(index["paths"][i])}
-            for r, (s, i) in enumerate(zip(scores[0], idx[0]))]
-    if args.json:
-        print(json.dumps({"query": args.image, "feature": index["feature_name"], "results": rows}, indent=1))
-    else:
-        for row in rows:
-            print(f"{row['rank']:>4}  {row['score']:.4f}  {row['path']}")
-    return 0
+    from helpers.workflows import search_index
+    r = search_index(args.index, args.image, args.k, args.features, data_dir=args.data_dir)
+    return _emit(args, r, "\n".join(f"{row['rank']:>4}  {row['score']:.4f}  {row['path']}" for row in r["results"]))
 
 
 def cmd_evaluate(args) -> int:
-    import numpy as np
-    from helpers import features, metrics
-    from helpers.datasets import load_folder, split_query_gallery
-    from helpers.retrieval import l2_normalise
-    paths, labels, class_names = load_folder(args.folder)
-    X, kept, skipped = features.compute_cached(args.features, paths, data_dir=args.data_dir)
-    _report_skipped(skipped)
-    kept_set = set(kept)
-    labels = np.array([y for p, y in zip(paths, labels) if p in kept_set], dtype=np.int64)
-    X = l2_normalise(X)
-    if args.queries_per_class is None:  # every image queries all the others
-        counts = np.bincount(labels)
-        query = np.flatnonzero(counts[labels] >= 2)
-        if len(query) == 0:
-            raise ValueError("every class has a single image: need at least 2 images in some class")
-        sims = X[query] @ X.T
-        result = metrics.evaluate(sims, labels[query], labels, k=args.k, exclude=query)
-        n_gallery = len(labels) - 1
-    else:
-        query, gallery = split_query_gallery(labels, args.queries_per_class, seed=args.seed)
-        result = metrics.evaluate(X[query] @ X[gallery].T, labels[query], labels[gallery], k=args.k)
-        n_gallery = len(gallery)
-    result = {key: round(value, 4) for key, value in result.items()}
-    result.update(feature=args.features, folder=str(args.folder), n_queries=int(len(query)),
-                  n_gallery=int(n_gallery), n_classes=len(class_names), n_skipped=len(skipped))
-    if args.json:
-        print(json.dumps(result, indent=1))
-    else:
-        print(f"{args.features} on {args.folder}: {len(query)} queries, {n_gallery} gallery images, "
-              f"{len(class_names)} classes")
-        print("  ".join(f"{key} {result[key]:.3f}" for key in
-                        (f"precision@{args.k}", f"recall@{args.k}", "mAP", f"mAP@{args.k}")))
-    return 0
+    from helpers.workflows import evaluate_folder
+    r = evaluate_folder(args.folder, args.features, args.k, args.queries_per_class, args.seed, data_dir=args.data_dir)
+    _report_skipped(r["skipped"])
+    k = args.k
+    return _emit(args, r, f"{r['feature']} on {r['folder']}: {r['n_queries']} queries, {r['n_gallery']} gallery "
+                          f"images, {r['n_classes']} classes\n"
+                 + "  ".join(f"{key} {r[key]:.3f}" for key in (f"precision@{k}", f"recall@{k}", "mAP", f"mAP@{k}")))
 
 
 def cmd_student(args) -> int:
@@ -142,14 +95,20 @@ def cmd_student(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from helpers.env import DATA_DIR
+    from helpers.env import data_dir
+    from helpers.extractors import REGISTRY
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback of an error (or set "
+                        "CBIR_TRACEBACK=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name, func, help_text):
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
-        p.add_argument("--data-dir", default=str(DATA_DIR), help="where datasets and caches live (default: %(default)s)")
+        p.add_argument("--data-dir", default=None, help=f"where datasets, caches and models live (default: "
+                       f"$CBIR_DATA or {data_dir()})")
+        p.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of an error")
         p.set_defaults(func=func)
         return p
 
@@ -166,21 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("student", cmd_student, "write student versions of the notebooks (solutions removed)")
     p.add_argument("--out", required=True, help="folder for the student notebooks, e.g. build/student")
     p.add_argument("notebooks", nargs="*", help="names or prefixes like 01 (default: all)")
-    from helpers.features import FEATURES
-    feature_help = "; ".join(f"{name}: {text}" for name, text in FEATURES.items())
+    FEATURES = list(REGISTRY)
+    feature_help = "; ".join(f"{e.name}: {e.description}" for e in REGISTRY.values())
     p = add("index", cmd_index, "compute features for every image under FOLDER (recursively) into an .npz index")
     p.add_argument("folder")
-    p.add_argument("--features", required=True, choices=list(FEATURES), metavar="NAME", help=feature_help)
+    p.add_argument("--features", required=True, choices=FEATURES, metavar="NAME", help=feature_help)
     p.add_argument("--out", required=True, help="the index file to write (.npz)")
     p = add("search", cmd_search, "the gallery images of an index nearest to IMAGE, with cosine scores")
     p.add_argument("index", help="an .npz file made by `index`")
     p.add_argument("image", help="the query image")
     p.add_argument("-k", type=_positive, default=10, help="how many results (default: %(default)s)")
-    p.add_argument("--features", choices=list(FEATURES), metavar="NAME",
+    p.add_argument("--features", choices=FEATURES, metavar="NAME",
                    help="refuse the index unless it was made with these features")
     p = add("evaluate", cmd_evaluate, "retrieval quality on a labelled folder FOLDER/<class>/<image>")
     p.add_argument("folder")
-    p.add_argument("--features", required=True, choices=list(FEATURES), metavar="NAME", help=feature_help)
+    p.add_argument("--features", required=True, choices=FEATURES, metavar="NAME", help=feature_help)
     p.add_argument("-k", type=_positive, default=10, help="cut-off of precision@k, recall@k (default: %(default)s)")
     p.add_argument("--queries-per-class", type=_positive, default=None, metavar="N",
                    help="N queries per class against the rest (default: every image queries all others)")
@@ -199,17 +158,26 @@ def _positive(text: str) -> int:
 
 
 def main(argv=None) -> int:
-    from helpers.images import ImageLoadError
+    """Run one command. Mistakes the user can fix (``KitError``) and OS errors (permission denied, disk full)
+    are one line, exit 2; anything else is a bug of ours: one line, exit 1, and ``--traceback`` shows it."""
+    import os
+    from helpers.env import KitError
     args = build_parser().parse_args(argv)
+    if args.traceback or os.environ.get("CBIR_TRACEBACK"):
+        return args.func(args)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, NotADirectoryError, RuntimeError, ImageLoadError) as err:
+    except KitError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        where = f": {err.filename}" if err.filename else ""
+        print(f"error: {err.strerror or err}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as err:  # a bug of ours: still one line, and a way to report it
-        print(f"error: unexpected {type(err).__name__}: {err} (please report this with the command you ran)",
-              file=sys.stderr)
+    except Exception as err:  # a bug of ours: still one line, and a way to see more
+        print(f"error: unexpected {type(err).__name__}: {str(err)[:200]} (a bug in the kit; run again with "
+              f"--traceback for details)", file=sys.stderr)
         return 1

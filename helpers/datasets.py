@@ -7,15 +7,15 @@ Embedded datasets are generated (no download) into ``data/<name>/<class>/<id>.pn
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from helpers.env import DATA_DIR
+from helpers.env import KitError, data_dir as data_dir_of
 from helpers.images import list_images
+from helpers.store import sha256_file
 
 EMBEDDED = ("shapes", "catalogue")
 GENERATOR_VERSION = 2
@@ -38,46 +38,42 @@ def _rows(name: str, seed: int, small: bool):
                 img = synth.render_view(item, v, SIZES["catalogue"]["size"])
                 yield f"{item['item']}/view{view}.png", img, dict(label=item["item"], view=view, **item, **v)
     else:
-        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(EMBEDDED)}")
+        raise KitError(f"unknown dataset {name!r}: choose one of {', '.join(EMBEDDED)}")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def build(name: str, data_dir: Path | str = DATA_DIR, seed: int = 0, force: bool = False,
+def build(name: str, data_dir: Path | str | None = None, seed: int = 0, force: bool = False,
           small: bool = False) -> Path:
     """Generate dataset ``name`` under ``data_dir`` unless a verified copy is already there.
 
     ``small=True`` makes a tiny version (for tests). Returns the dataset folder.
     """
-    root = Path(data_dir) / name
+    root = data_dir_of(data_dir) / name
     if not force and verify(name, data_dir, seed=seed, small=small):
         return root
-    tmp = Path(data_dir) / f".{name}.building"
+    tmp = data_dir_of(data_dir) / f".{name}.building"
     shutil.rmtree(tmp, ignore_errors=True)
     rows, files = [], {}
     for rel, img, meta in _rows(name, seed, small):
         out = tmp / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         img.save(out, format="PNG")
-        files[rel] = _sha256(out)
+        files[rel] = sha256_file(out)
         rows.append({"path": rel, **meta})
     with open(tmp / "metadata.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     manifest = {"name": name, "generator_version": GENERATOR_VERSION, "seed": seed, "small": small,
-                "n_images": len(files), "metadata_sha256": _sha256(tmp / "metadata.csv"), "files": files}
+                "n_images": len(files), "metadata_sha256": sha256_file(tmp / "metadata.csv"), "files": files}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     shutil.rmtree(root, ignore_errors=True)
     tmp.rename(root)
     return root
 
 
-def verify(name: str, data_dir: Path | str = DATA_DIR, seed: int = 0, small: bool = False) -> bool:
+def verify(name: str, data_dir: Path | str | None = None, seed: int = 0, small: bool = False) -> bool:
     """True if ``data_dir/name`` holds exactly what the generator writes (checksums match)."""
-    root = Path(data_dir) / name
+    root = data_dir_of(data_dir) / name
     try:
         manifest = json.loads((root / "manifest.json").read_text())
     except (OSError, ValueError):
@@ -85,9 +81,9 @@ def verify(name: str, data_dir: Path | str = DATA_DIR, seed: int = 0, small: boo
     if (manifest.get("generator_version"), manifest.get("seed"), manifest.get("small")) != \
             (GENERATOR_VERSION, seed, small):
         return False
-    if not (root / "metadata.csv").is_file() or _sha256(root / "metadata.csv") != manifest["metadata_sha256"]:
+    if not (root / "metadata.csv").is_file() or sha256_file(root / "metadata.csv") != manifest["metadata_sha256"]:
         return False
-    return all((root / rel).is_file() and _sha256(root / rel) == digest for rel, digest in manifest["files"].items())
+    return all((root / rel).is_file() and sha256_file(root / rel) == digest for rel, digest in manifest["files"].items())
 
 
 def _number(text: str):
@@ -99,13 +95,13 @@ def _number(text: str):
     return text
 
 
-def read_metadata(name: str, data_dir: Path | str = DATA_DIR) -> dict:
+def read_metadata(name: str, data_dir: Path | str | None = None) -> dict:
     """The rows of ``data/<name>/metadata.csv`` keyed by relative path, numbers converted.
 
     A row holds every generator parameter of its image, so ``synth.render_shape(row)`` (shapes) or
     ``synth.render_view(row, row)`` (catalogue) re-draws it, and changing one value changes one factor.
     """
-    with open(Path(data_dir) / name / "metadata.csv", newline="") as f:
+    with open(data_dir_of(data_dir) / name / "metadata.csv", newline="") as f:
         return {row["path"]: {k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)}
 
 
@@ -117,18 +113,18 @@ def load_folder(root: Path | str):
     """
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"folder not found: {root} (expected {root}/<class>/<image>.jpg; "
+        raise KitError(f"folder not found: {root} (expected {root}/<class>/<image>.jpg; "
                                 f"for the embedded datasets run: python -m helpers datasets build all)")
     paths = [p for p in list_images(root) if p.parent != root]
     if not paths:
-        raise ValueError(f"no images found under {root}: expected {root}/<class>/<image>.jpg")
+        raise KitError(f"no images found under {root}: expected {root}/<class>/<image>.jpg")
     names = [p.relative_to(root).parts[0] for p in paths]
     class_names = sorted(set(names))
     labels = np.array([class_names.index(n) for n in names])
     return paths, labels, class_names
 
 
-def load_embedded(name: str, data_dir: Path | str = DATA_DIR, seed: int = 0):
+def load_embedded(name: str, data_dir: Path | str | None = None, seed: int = 0):
     """Build dataset ``name`` if needed, then ``load_folder`` it."""
     return load_folder(build(name, data_dir, seed=seed))
 
@@ -141,7 +137,7 @@ def split_query_gallery(labels: np.ndarray, n_queries_per_class: int, seed: int 
     """
     labels = np.asarray(labels)
     if n_queries_per_class < 1:
-        raise ValueError(f"n_queries_per_class must be at least 1, got {n_queries_per_class}")
+        raise KitError(f"n_queries_per_class must be at least 1, got {n_queries_per_class}")
     rng = np.random.default_rng(seed)
     query = []
     for c in np.unique(labels):
@@ -150,7 +146,7 @@ def split_query_gallery(labels: np.ndarray, n_queries_per_class: int, seed: int 
             continue  # a lone image has nothing relevant to find
         query.extend(rng.permutation(members)[:min(n_queries_per_class, len(members) - 1)])
     if not query:
-        raise ValueError("every class has a single image: need at least 2 images in some class to query")
+        raise KitError("every class has a single image: need at least 2 images in some class to query")
     query = np.sort(np.array(query))
     return query, np.setdiff1d(np.arange(len(labels)), query)
 
@@ -158,7 +154,7 @@ def split_query_gallery(labels: np.ndarray, n_queries_per_class: int, seed: int 
 PROTOCOL = {"shapes": 10, "catalogue": 1}  # queries per class; the rest is the gallery
 
 
-def protocol(name: str, data_dir: Path | str = DATA_DIR, seed: int = 0) -> dict:
+def protocol(name: str, data_dir: Path | str | None = None, seed: int = 0) -> dict:
     """The course's evaluation protocol for an embedded dataset, the same in every notebook.
 
     shapes: 10 queries per class (100 queries, 1,100 gallery images, 110 relevant each);
@@ -171,12 +167,12 @@ def protocol(name: str, data_dir: Path | str = DATA_DIR, seed: int = 0) -> dict:
                 gallery_idx=gallery_idx, y_query=labels[query_idx], y_gallery=labels[gallery_idx])
 
 
-def load_torchvision(name: str, data_dir: Path | str = DATA_DIR, train: bool = False):
+def load_torchvision(name: str, data_dir: Path | str | None = None, train: bool = False):
     """Opt-in online dataset: ``"cifar10"`` or ``"caltech101"``, downloaded once to
     ``data/downloads`` (torchvision verifies the archive's md5 checksum before use).
     """
     import torchvision
-    root = Path(data_dir) / "downloads"
+    root = data_dir_of(data_dir) / "downloads"
     root.mkdir(parents=True, exist_ok=True)
     try:
         if name == "cifar10":
@@ -184,6 +180,6 @@ def load_torchvision(name: str, data_dir: Path | str = DATA_DIR, train: bool = F
         if name == "caltech101":
             return torchvision.datasets.Caltech101(root, download=True)
     except (OSError, RuntimeError) as err:
-        raise RuntimeError(f"could not download {name} into {root} (are you offline? {err}); "
+        raise KitError(f"could not download {name} into {root} (are you offline? {err}); "
                            f"connect to the internet or copy the archive there by hand") from None
-    raise ValueError(f"unknown online dataset {name!r}: choose cifar10 or caltech101")
+    raise KitError(f"unknown online dataset {name!r}: choose cifar10 or caltech101")

@@ -12,7 +12,34 @@ from pathlib import Path
 
 import numpy as np
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+class KitError(ValueError):
+    """A mistake the user can fix (a missing folder, a bad image, a wrong index): the message says how.
+
+    The command line reports it in one line; anything else is a bug and offers ``--traceback``.
+    """
+
+
+def data_dir(folder: Path | str | None = None) -> Path:
+    """Where datasets, caches, trained models and results live.
+
+    ``folder`` if given; else the environment variable ``CBIR_DATA``; else ``data/`` of the checkout
+    that holds this package; after a plain ``pip install .`` (no checkout), ``data/`` of the nearest
+    folder above the current one that has ``notebooks/`` and ``data/``, else ``./data``.
+    """
+    if folder is not None:
+        return Path(folder)
+    if os.environ.get("CBIR_DATA"):
+        return Path(os.environ["CBIR_DATA"]).expanduser().resolve()
+    if (CHECKOUT / "pyproject.toml").is_file() and (CHECKOUT / "notebooks").is_dir():
+        return CHECKOUT / "data"
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "notebooks").is_dir() and (candidate / "data").is_dir():
+            return candidate / "data"
+    return here / "data"
 # Measured with `make outputs` from an empty data/ on the reference machine (2 cores, no GPU), whose
 # matrix-product speed is REFERENCE_GFLOPS; doctor() scales them to the machine it runs on.
 REFERENCE_GFLOPS = 150.0
@@ -68,7 +95,7 @@ def _version(module_name: str) -> str:
         return "not installed"
 
 
-def doctor(data_dir: Path | str = DATA_DIR) -> dict:
+def doctor(folder: Path | str | None = None) -> dict:
     """Facts a student or instructor needs when something does not work.
 
     Returns a dict with versions, threads, device, which embedded datasets are built,
@@ -76,7 +103,7 @@ def doctor(data_dir: Path | str = DATA_DIR) -> dict:
     """
     import torch
 
-    data_dir = Path(data_dir)
+    root = data_dir(folder)
     packages = ["torch", "torchvision", "numpy", "scikit-learn", "scikit-image", "pillow",
                 "matplotlib", "timm", "faiss-cpu", "ipywidgets", "nbval"]
     report = {
@@ -86,8 +113,9 @@ def doctor(data_dir: Path | str = DATA_DIR) -> dict:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": pick_device(),
-        "data_dir": str(data_dir),
-        "datasets": {name: (data_dir / name / "manifest.json").exists()
+        "data_dir": str(root),
+        "data_dir_from": "CBIR_DATA" if folder is None and os.environ.get("CBIR_DATA") else "default",
+        "datasets": {name: (root / name / "manifest.json").exists()
                      for name in ("shapes", "catalogue")},
     }
     try:
@@ -114,10 +142,12 @@ def format_doctor(report: dict) -> str:
     lines += [f"{name:<13} {ver}" for name, ver in report["versions"].items()]
     lines.append(f"cpu cores     {report['cpu_count']} (torch uses {report['torch_threads']} threads)")
     lines.append(f"device        {report['device']}")
+    lines.append(f"data folder   {report['data_dir']}"
+                 + (" (from CBIR_DATA)" if report["data_dir_from"] == "CBIR_DATA" else " (set CBIR_DATA to move it)"))
     lines.append(f"speed         {report['gflops']} GFLOP/s (matrix product)")
     for name, built in report["datasets"].items():
         state = "built" if built else "not built yet: python -m helpers datasets build " + name
-        lines.append(f"{'data/' + name:<13} {state}")
+        lines.append(f"{name:<13} {state}")
     estimate = report["estimated_seconds"]
     lines.append(f"notebooks     about {sum(estimate.values()) / 60:.0f} min in all from an empty data/ ("
                  + ", ".join(f"{name[:2]}: {t} s" for name, t in estimate.items()) + ")")

@@ -1,27 +1,23 @@
-"""Image descriptors: colour histograms and CNN features, batched, cached, with progress.
+"""Image descriptors: colour histograms and CNN features, streamed from files in batches, cached.
 
 ``colour_hist`` is taught in 01_colour_histograms; CNN extraction and pooling in 02_cnn_features.
+``compute(name, paths)`` works for every name of ``helpers.extractors.REGISTRY``: images are read,
+decoded and preprocessed batch by batch (in worker processes for large folders), so memory does not
+grow with the folder.
 """
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from helpers import __version__
-from helpers.env import DATA_DIR
-from helpers.images import load_rgb
+from helpers.env import KitError, data_dir as data_dir_of
+from helpers.images import ImageLoadError, load_rgb
 
-FEATURES = {  # name -> what it is; every name works with `python -m helpers index/search/evaluate`
-    "colour_hist": "joint RGB colour histogram, 8 bins per channel (512-d), L1-normalised",
-    "colour_hist_hsv": "joint HSV colour histogram, 8 bins per channel (512-d), L1-normalised",
-    "efficientnet_lite0": "EfficientNet-Lite0 (ImageNet, offline), global average pooling (1280-d)",
-    "efficientnet_lite0_gem": "EfficientNet-Lite0 (ImageNet, offline), GeM pooling p=3 (1280-d)",
-    "resnet18": "ResNet-18 (ImageNet, torchvision weights: online once), global average pooling (512-d)",
-}
+CACHE_FORMAT = 3   # bump when the cache file layout changes: old files are then misses
 
 
 def _as_image(item):
@@ -33,6 +29,14 @@ def _as_image(item):
     return item.convert("RGB")
 
 
+def hist_vector(img, n_bins: int = 8, space: str = "rgb") -> np.ndarray:
+    """The joint colour histogram of one PIL RGB image: float32 (n_bins ** 3,), summing to 1."""
+    arr = np.asarray(img.convert("HSV") if space == "hsv" else img, dtype=np.int64).reshape(-1, 3)
+    q = arr * n_bins // 256                                   # (n_pixels, 3) bin of each channel
+    idx = (q[:, 0] * n_bins + q[:, 1]) * n_bins + q[:, 2]     # (n_pixels,) joint bin
+    return (np.bincount(idx, minlength=n_bins ** 3) / len(idx)).astype(np.float32)
+
+
 def colour_hist(images, n_bins: int = 8, space: str = "rgb") -> np.ndarray:
     """Joint colour histograms, each summing to 1.
 
@@ -40,19 +44,16 @@ def colour_hist(images, n_bins: int = 8, space: str = "rgb") -> np.ndarray:
     Returns an array of shape (n_images, n_bins ** 3). Taught in 01_colour_histograms.
     """
     if space not in ("rgb", "hsv"):
-        raise ValueError(f"space must be 'rgb' or 'hsv', got {space!r}")
+        raise KitError(f"space must be 'rgb' or 'hsv', got {space!r}")
     out = np.empty((len(images), n_bins ** 3), np.float32)
     for i, item in enumerate(images):
-        img = _as_image(item)
-        arr = np.asarray(img.convert("HSV") if space == "hsv" else img, dtype=np.int64).reshape(-1, 3)
-        q = arr * n_bins // 256                                   # (n_pixels, 3) bin of each channel
-        idx = (q[:, 0] * n_bins + q[:, 1]) * n_bins + q[:, 2]     # (n_pixels,) joint bin
-        out[i] = np.bincount(idx, minlength=n_bins ** 3) / len(idx)
+        out[i] = hist_vector(_as_image(item), n_bins, space)
     return out
 
 
 def gem(maps, p: float = 3.0, eps: float = 1e-6):
-    """Generalised-mean pooling of feature maps (B, C, H, W) -> (B, C); p=1 is average, p->inf max."""
+    """Generalised-mean pooling of feature maps (B, C, H, W) -> (B, C); p=1 is average, p->inf max.
+    Taught in 02_cnn_features."""
     return maps.clamp(min=eps).pow(p).mean(dim=(2, 3)).pow(1.0 / p)
 
 
@@ -65,89 +66,143 @@ def feature_maps(model, x):
     return torch.nn.Sequential(*body)(x)
 
 
+def embed_batch(model, x, pool: str | None = None) -> np.ndarray:
+    """Features of one batch (B, 3, H, W) -> float32 (B, d), on the model's device, channels-last.
+
+    ``pool``: None uses the model's own output; "gap", "gmp" or "gem" pool its feature maps.
+    """
+    import torch
+    device = next(model.parameters()).device
+    x = x.to(device, memory_format=torch.channels_last)
+    with torch.inference_mode():
+        if pool is None:
+            out = model(x)
+        else:
+            maps = feature_maps(model, x)
+            out = {"gap": lambda m: m.mean(dim=(2, 3)), "gmp": lambda m: m.amax(dim=(2, 3)), "gem": gem}[pool](maps)
+    return out.float().cpu().numpy()
+
+
 def extract_features(model, images, preprocess, batch_size: int = 8, pool: str | None = None,
                      device: str | None = None, progress: bool | None = None) -> np.ndarray:
-    """Run ``model`` on every image in batches and return features, float32 (n_images, d).
+    """Run ``model`` on images already in memory, in batches: float32 (n_images, d).
 
-    ``images``: PIL images, arrays or paths (a bad path raises ``ImageLoadError``);
-    ``pool``: None uses the model's own output; "gap", "gmp" or "gem" pool its feature maps;
-    ``progress``: a tqdm bar; None shows it only in an interactive terminal.
-    Batches of 8 in channels-last memory layout were fastest on a 2-core CPU (about 2x over
-    batches of 32 in the default layout; see benchmarks/feature_throughput.py).
+    ``images``: PIL images, arrays or paths (a bad path raises ``ImageLoadError``); ``pool`` as in
+    ``embed_batch``; ``progress``: a tqdm bar, None shows it only in an interactive terminal.
+    Batches of 8 in channels-last layout were fastest on a 2-core CPU (benchmarks/feature_throughput.py).
+    For folders of files use ``compute``, which streams them.
     """
     import torch
     from tqdm.auto import tqdm
     if len(images) == 0:
-        raise ValueError("no images to extract features from")
+        raise KitError("no images to extract features from")
     if pool not in (None, "gap", "gmp", "gem"):
-        raise ValueError(f"pool must be None, 'gap', 'gmp' or 'gem', got {pool!r}")
+        raise KitError(f"pool must be None, 'gap', 'gmp' or 'gem', got {pool!r}")
     device = device or next(model.parameters()).device.type
-    layout = torch.channels_last
-    model = model.to(device, memory_format=layout).eval()
+    model = model.to(device, memory_format=torch.channels_last).eval()
     chunks = []
     show = sys.stderr.isatty() if progress is None else progress
-    with torch.inference_mode(), tqdm(total=len(images), unit="img", disable=not show, leave=False) as bar:
+    with tqdm(total=len(images), unit="img", disable=not show, leave=False) as bar:
         for start in range(0, len(images), batch_size):
             batch = [preprocess(_as_image(item)) for item in images[start:start + batch_size]]
-            x = torch.stack(batch).to(device, memory_format=layout)
-            if pool is None:
-                out = model(x)
-            else:
-                maps = feature_maps(model, x)
-                out = {"gap": lambda m: m.mean(dim=(2, 3)), "gmp": lambda m: m.amax(dim=(2, 3)), "gem": gem}[pool](maps)
-            chunks.append(out.float().cpu().numpy())
+            chunks.append(embed_batch(model, torch.stack(batch), pool))
             bar.update(len(batch))
     return np.concatenate(chunks)
 
 
-def fingerprint(paths) -> str:
-    """sha256 over the names and bytes of files: changes whenever any image changes."""
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(Path(p).name.encode())
-        h.update(Path(p).read_bytes())
-    return h.hexdigest()
+class _Files:
+    """A map-style dataset over image files: item i -> (i, preprocessed image or None, reason)."""
+
+    def __init__(self, paths, preprocess, reduce_to):
+        self.paths, self.preprocess, self.reduce_to = paths, preprocess, reduce_to
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        try:
+            return i, self.preprocess(load_rgb(self.paths[i], reduce_to=self.reduce_to)), ""
+        except ImageLoadError as err:
+            return i, None, str(err).split(": ", 1)[-1]
 
 
-def compute(name: str, paths, progress: bool | None = None, data_dir: Path | str = DATA_DIR):
-    """Features ``name`` for image files, skipping unreadable ones.
+def _as_list(batch):
+    return batch
+
+
+def loader_settings(n_images: int, device: str) -> tuple[int, int]:
+    """(batch size, worker processes): workers decode while the network runs, for folders worth it."""
+    batch_size = 64 if device == "cuda" else 8
+    workers = min(8, os.cpu_count() or 1) if device == "cuda" else min(2, (os.cpu_count() or 1))
+    return batch_size, (workers if n_images >= 4 * batch_size and workers > 1 else 0)
+
+
+def compute(name: str, paths, progress: bool | None = None, data_dir: Path | str | None = None):
+    """Features ``name`` (a ``helpers.extractors`` name) for image files, streamed, skipping unreadable ones.
 
     Returns (X, kept, skipped): features (n_kept, d), kept paths, and (path, reason) pairs.
     """
-    from helpers.images import load_images
-    if name not in FEATURES:
-        raise ValueError(f"unknown feature {name!r}: choose one of {', '.join(FEATURES)}")
-    images, kept, skipped = load_images(paths)
-    if not images:
-        first, reason = skipped[0] if skipped else ("", "")
-        raise ValueError(f"none of the {len(paths)} files could be read as an image ({first}: {reason})")
-    if name.startswith("colour_hist"):
-        return colour_hist(images, space="hsv" if name.endswith("hsv") else "rgb"), kept, skipped
+    import torch
+    from tqdm.auto import tqdm
     from helpers.env import pick_device
-    from helpers.models import load_backbone
-    backbone = "resnet18" if name == "resnet18" else "efficientnet_lite0"
-    model, preprocess = load_backbone(backbone, data_dir)
-    X = extract_features(model, images, preprocess, pool="gem" if name.endswith("_gem") else None,
-                         device=pick_device(), progress=progress)
-    return X, kept, skipped
-
-
-def compute_cached(name: str, paths, progress: bool | None = None, data_dir: Path | str = DATA_DIR):
-    """``compute`` with a cache in ``data/cache/``, keyed by feature name, kit version and file contents,
-    so a stale cache is never used. Returns (X, kept, skipped) like ``compute``.
-    """
+    from helpers.extractors import get
+    extractor = get(name)
     paths = [Path(p) for p in paths]
-    key = hashlib.sha256(json.dumps([name, __version__, fingerprint(paths)]).encode()).hexdigest()[:20]
-    cache = Path(data_dir) / "cache" / f"{name}-{key}.npz"
-    if cache.exists():  # kept/skipped are stored as positions in ``paths``, however the caller spells them
+    if not paths:
+        raise KitError("no image files given")
+    preprocess, embed = extractor.load(data_dir)
+    batch_size, workers = loader_settings(len(paths), pick_device())
+    loader = torch.utils.data.DataLoader(_Files(paths, preprocess, extractor.input_size), batch_size=batch_size,
+                                         num_workers=workers, collate_fn=_as_list,
+                                         pin_memory=pick_device() == "cuda")
+    chunks, kept, skipped = [], [], []
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(total=len(paths), unit="img", disable=not show, leave=False) as bar:
+        for batch in loader:
+            good = [(i, x) for i, x, _ in batch if x is not None]
+            skipped += [(paths[i], reason) for i, x, reason in batch if x is None]
+            if good:
+                stacked = (np.stack if isinstance(good[0][1], np.ndarray) else torch.stack)([x for _, x in good])
+                chunks.append(np.asarray(stacked if embed is None else embed(stacked), dtype=np.float32))
+                kept += [paths[i] for i, _ in good]
+            bar.update(len(batch))
+    if not kept:
+        first, reason = skipped[0]
+        raise KitError(f"none of the {len(paths)} files could be read as an image ({first}: {reason})")
+    return np.concatenate(chunks), kept, skipped
+
+
+def cache_path(name: str, paths, data_dir: Path | str | None = None) -> Path:
+    """Where ``compute_cached`` keeps features: keyed by the extractor's spec, the cache format and the
+    files' names and bytes, so a changed extractor, model, format or image is never served stale."""
+    import hashlib
+    from helpers.extractors import get, spec_key
+    from helpers.store import fingerprint
+    key = hashlib.sha256(json.dumps([spec_key(get(name).spec(data_dir)), CACHE_FORMAT,
+                                     fingerprint(paths)]).encode()).hexdigest()[:20]
+    return data_dir_of(data_dir) / "cache" / f"{name}-{key}.npz"
+
+
+def compute_cached(name: str, paths, progress: bool | None = None, data_dir: Path | str | None = None):
+    """``compute`` with a cache in ``data/cache/`` (see ``cache_path``). A cache file that cannot be read
+    (truncated, corrupt, old layout) is a miss and is rebuilt. Returns (X, kept, skipped) like ``compute``."""
+    paths = [Path(p) for p in paths]
+    cache = cache_path(name, paths, data_dir)
+    try:  # kept/skipped are stored as positions in ``paths``, however the caller spells them
         with np.load(cache, allow_pickle=False) as z:
             kept = [paths[i] for i in z["kept_idx"]]
             skipped = [(paths[i], str(r)) for i, r in zip(z["skipped_idx"], z["skipped_reasons"])]
-            return z["features"], kept, skipped
+            X = z["features"]
+        if len(X) == len(kept):
+            return X, kept, skipped
+    except (OSError, ValueError, KeyError, IndexError, EOFError):
+        pass   # missing or unreadable: compute again
     X, kept, skipped = compute(name, paths, progress, data_dir)
     position = {p: i for i, p in enumerate(paths)}
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, features=X, kept_idx=np.array([position[p] for p in kept], dtype=np.int64),
+    tmp = cache.with_name(cache.stem + ".tmp.npz")   # written whole, then renamed: never half a cache
+    np.savez(tmp, features=X, kept_idx=np.array([position[p] for p in kept], dtype=np.int64),
              skipped_idx=np.array([position[p] for p, _ in skipped], dtype=np.int64),
              skipped_reasons=np.array([r for _, r in skipped], dtype=str))
+    os.replace(tmp, cache)
     return X, kept, skipped

@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from helpers.env import KitError
+
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-class ImageLoadError(ValueError):
+class ImageLoadError(KitError):
     """A file that cannot be used as an image; the message says which and why."""
 
 
@@ -34,16 +36,19 @@ def _to_8bit_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_rgb(path: str | Path) -> Image.Image:
+def load_rgb(path: str | Path, reduce_to: int | None = None) -> Image.Image:
     """Open ``path`` as an 8-bit RGB PIL image, rotated as its EXIF tag says.
 
     Transparent pixels are composited on white. Raises ``ImageLoadError`` with a reason
-    a beginner can act on instead of a traceback from inside Pillow.
+    a beginner can act on instead of a traceback from inside Pillow. ``reduce_to``: a JPEG is
+    decoded directly at a reduced scale (1/2, 1/4 or 1/8; Pillow's draft mode) that keeps both
+    sides at least this many pixels: a 4000 x 3000 phone photo for a 224 px network decodes
+    about 10 x faster, in 1/64 of the memory.
     """
     path = Path(path)
     if not path.is_file():
         raise ImageLoadError(f"{path}: no such file")
-    return _decode(path, path, path.stat().st_size)
+    return _decode(path, path, path.stat().st_size, reduce_to)
 
 
 def load_rgb_bytes(data: bytes, name: str = "uploaded image") -> Image.Image:
@@ -52,11 +57,13 @@ def load_rgb_bytes(data: bytes, name: str = "uploaded image") -> Image.Image:
     return _decode(io.BytesIO(bytes(data)), name, len(data))
 
 
-def _decode(source, path, size: int) -> Image.Image:
+def _decode(source, path, size: int, reduce_to: int | None = None) -> Image.Image:
     if size == 0:
         raise ImageLoadError(f"{path}: the file is empty (0 bytes)")
     try:
         with Image.open(source) as img:
+            if reduce_to and img.format == "JPEG":
+                img.draft("RGB", (reduce_to, reduce_to))
             img = ImageOps.exif_transpose(img)
             img.load()
             return _to_8bit_rgb(img)
@@ -73,9 +80,9 @@ def list_images(folder: str | Path) -> list[Path]:
     """Every file with an image extension under ``folder`` (recursively, any case), sorted."""
     folder = Path(folder)
     if not folder.exists():
-        raise FileNotFoundError(f"folder not found: {folder}")
+        raise KitError(f"folder not found: {folder}")
     if not folder.is_dir():
-        raise NotADirectoryError(f"not a folder: {folder}")
+        raise KitError(f"not a folder: {folder}")
     return sorted(p for p in folder.rglob("*")
                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from helpers.env import KitError
+
 
 def _check_k(k: int) -> int:
     if int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive whole number, got {k!r}")
+        raise KitError(f"k must be a positive whole number, got {k!r}")
     return int(k)
 
 
@@ -30,7 +32,7 @@ def recall_at_k(ranked_relevance: np.ndarray, k: int, n_relevant: int | None = N
     rel = np.asarray(ranked_relevance, bool)
     n_relevant = int(rel.sum()) if n_relevant is None else int(n_relevant)
     if n_relevant == 0:
-        raise ValueError("recall is undefined for a query with no relevant items in the gallery")
+        raise KitError("recall is undefined for a query with no relevant items in the gallery")
     return float(rel[:_check_k(k)].sum() / n_relevant)
 
 
@@ -42,12 +44,12 @@ def average_precision(ranked_relevance: np.ndarray, n_relevant: int | None = Non
     """
     rel = np.asarray(ranked_relevance, bool)
     if rel.ndim != 1:
-        raise ValueError(f"ranked_relevance must be 1-D, got shape {rel.shape}")
+        raise KitError(f"ranked_relevance must be 1-D, got shape {rel.shape}")
     n_relevant = int(rel.sum()) if n_relevant is None else int(n_relevant)
     if n_relevant == 0:
-        raise ValueError("average precision is undefined for a query with no relevant items")
+        raise KitError("average precision is undefined for a query with no relevant items")
     if rel.sum() > n_relevant:
-        raise ValueError(f"{rel.sum()} relevant items ranked but n_relevant={n_relevant}")
+        raise KitError(f"{rel.sum()} relevant items ranked but n_relevant={n_relevant}")
     hits = np.cumsum(rel)
     ranks = np.arange(1, len(rel) + 1)
     return float((hits / ranks)[rel].sum() / n_relevant)
@@ -93,7 +95,7 @@ def evaluate(sims: np.ndarray, y_query: np.ndarray, y_gallery: np.ndarray, k: in
     sims = np.asarray(sims)
     y_query, y_gallery = np.asarray(y_query), np.asarray(y_gallery)
     if sims.shape != (len(y_query), len(y_gallery)):
-        raise ValueError(f"sims has shape {sims.shape}, expected (n_query, n_gallery) = "
+        raise KitError(f"sims has shape {sims.shape}, expected (n_query, n_gallery) = "
                          f"({len(y_query)}, {len(y_gallery)})")
     ranking = rank_gallery(sims)
     if exclude is not None:
@@ -102,8 +104,22 @@ def evaluate(sims: np.ndarray, y_query: np.ndarray, y_gallery: np.ndarray, k: in
     relevance = y_gallery[ranking] == y_query[:, None]  # (n_query, n_gallery)
     n_relevant = relevance.sum(1)
     if (n_relevant == 0).any():
-        raise ValueError(f"{int((n_relevant == 0).sum())} queries have no relevant item in the gallery")
+        raise KitError(f"{int((n_relevant == 0).sum())} queries have no relevant item in the gallery")
     return {f"precision@{k}": float(np.mean([precision_at_k(r, k) for r in relevance])),
             f"recall@{k}": float(np.mean([recall_at_k(r, k) for r in relevance])),
             "mAP": mean_average_precision(relevance),
             f"mAP@{k}": map_at_k(relevance, k)}
+
+
+def evaluate_leave_one_out(X: np.ndarray, labels: np.ndarray, k: int = 10) -> dict:
+    """Every image of a labelled collection queries all the others (itself left out).
+
+    ``X``: L2-normalised features (n_images, d); ``labels``: (n_images,). Images alone in their class
+    have nothing relevant to find and do not query. Returns ``evaluate``'s dict plus n_queries, n_gallery.
+    """
+    labels = np.asarray(labels)
+    query = np.flatnonzero(np.bincount(labels)[labels] >= 2)
+    if len(query) == 0:
+        raise KitError("every class has a single image: need at least 2 images in some class")
+    result = evaluate(X[query] @ X.T, labels[query], labels, k=k, exclude=query)   # (n_query, n_images) sims
+    return {**result, "n_queries": int(len(query)), "n_gallery": int(len(labels) - 1)}

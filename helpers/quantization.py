@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from helpers.env import KitError
+
 
 def quantize_int8(X: np.ndarray):
     """Per-dimension scalar quantisation to 256 levels.
@@ -44,7 +46,7 @@ def kmeans(X: np.ndarray, n_clusters: int, n_iter: int = 25, seed: int = 0) -> n
     """
     X = np.asarray(X, np.float32)
     if len(X) < n_clusters:
-        raise ValueError(f"k-means needs at least n_clusters={n_clusters} training vectors, got {len(X)}")
+        raise KitError(f"k-means needs at least n_clusters={n_clusters} training vectors, got {len(X)}")
     rng = np.random.default_rng(seed)
     codebook = X[rng.choice(len(X), n_clusters, replace=False)].copy()
     for _ in range(n_iter):
@@ -67,7 +69,7 @@ class ProductQuantizer:
     def __init__(self, n_subvectors: int, n_bits: int = 8, seed: int = 0, n_iter: int = 25,
                  max_train: int = 65536):
         if n_bits != 8:
-            raise ValueError("this ProductQuantizer stores one byte per sub-vector: n_bits must be 8")
+            raise KitError("this ProductQuantizer stores one byte per sub-vector: n_bits must be 8")
         self.M, self.n_bits, self.seed, self.n_iter, self.max_train = n_subvectors, n_bits, seed, n_iter, max_train
         self.codebooks = None   # (M, 256, d / M)
         self.codes = None       # (n_database, M) uint8, after add()
@@ -75,7 +77,7 @@ class ProductQuantizer:
     def _split(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, np.float32)
         if X.ndim != 2 or X.shape[1] % self.M:
-            raise ValueError(f"vectors of shape {X.shape} cannot be split into {self.M} equal sub-vectors: "
+            raise KitError(f"vectors of shape {X.shape} cannot be split into {self.M} equal sub-vectors: "
                              f"choose n_subvectors dividing the dimension")
         return X.reshape(len(X), self.M, -1)                                 # (n, M, d/M)
 
@@ -91,7 +93,7 @@ class ProductQuantizer:
     def encode(self, X: np.ndarray) -> np.ndarray:
         """uint8 codes (n, M): the nearest codeword of each sub-vector."""
         if self.codebooks is None:
-            raise RuntimeError("call fit() before encode()")
+            raise KitError("call fit() before encode()")
         parts = self._split(X)
         return np.stack([nearest(parts[:, m], self.codebooks[m]) for m in range(self.M)], axis=1).astype(np.uint8)
 
@@ -118,7 +120,7 @@ class ProductQuantizer:
         """
         import torch
         if self.codes is None:
-            raise RuntimeError("add() database vectors before search()")
+            raise KitError("add() database vectors before search()")
         k = min(int(k), len(self.codes))
         offsets = torch.from_numpy(self.codes.astype(np.int64) + 256 * np.arange(self.M))   # (n, M) rows of the table
         dists, idx = [], []

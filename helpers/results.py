@@ -7,13 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers.env import DATA_DIR
+from helpers.env import KitError, data_dir
 
 
 def record(method: str, dataset: str, metrics: dict, notebook: str,
-           path: Path | str = DATA_DIR / "results.json") -> dict:
-    """Add or replace the row (method, dataset) with ``metrics`` (numbers only); returns the row."""
-    path = Path(path)
+           path: Path | str | None = None) -> dict:
+    """Add or replace the row (method, dataset) with ``metrics`` (numbers only); returns the row.
+
+    ``path`` defaults to ``results.json`` in the data folder (``helpers.env.data_dir``).
+    """
+    path = Path(path) if path is not None else data_dir() / "results.json"
     rows = load(path)
     row = {"method": method, "dataset": dataset, "notebook": notebook,
            **{key: round(float(value), 4) for key, value in metrics.items()}}
@@ -24,12 +27,12 @@ def record(method: str, dataset: str, metrics: dict, notebook: str,
     return row
 
 
-def load(path: Path | str = DATA_DIR / "results.json") -> list[dict]:
+def load(path: Path | str | None = None) -> list[dict]:
     """All rows of the leaderboard (an empty list if no notebook has recorded anything)."""
-    path = Path(path)
+    path = Path(path) if path is not None else data_dir() / "results.json"
     if not path.exists():
         return []
     try:
         return json.loads(path.read_text())
     except ValueError:
-        raise ValueError(f"{path} is not valid JSON: delete it and re-run the notebooks") from None
+        raise KitError(f"{path} is not valid JSON: delete it and re-run the notebooks") from None

@@ -4,11 +4,13 @@ Taught in 04_cosine_retrieval.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from helpers import __version__
+from helpers.env import KitError
 
 
 def l2_normalise(X: np.ndarray) -> np.ndarray:
@@ -16,11 +18,11 @@ def l2_normalise(X: np.ndarray) -> np.ndarray:
     cosine similarity is undefined for it."""
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2:
-        raise ValueError(f"expected a 2-D array (n_vectors, n_features), got shape {X.shape}")
+        raise KitError(f"expected a 2-D array (n_vectors, n_features), got shape {X.shape}")
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     if (norms == 0).any() or not np.isfinite(norms).all():
         bad = np.flatnonzero((norms[:, 0] == 0) | ~np.isfinite(norms[:, 0]))
-        raise ValueError(f"row {bad[0]} (and {len(bad) - 1} more) is a zero or non-finite vector: cosine "
+        raise KitError(f"row {bad[0]} (and {len(bad) - 1} more) is a zero or non-finite vector: cosine "
                          f"similarity is undefined; drop it or describe that image differently")
     return X / norms
 
@@ -29,10 +31,10 @@ def _checked_queries(queries: np.ndarray, n_features: int, n_gallery: int, k: in
     """Normalised queries (n_query, d) and k capped at the gallery size; bad input is explained."""
     Q = l2_normalise(np.atleast_2d(queries))
     if Q.shape[1] != n_features:
-        raise ValueError(f"queries have {Q.shape[1]} features but the gallery has {n_features}: "
+        raise KitError(f"queries have {Q.shape[1]} features but the gallery has {n_features}: "
                          f"were they made by the same feature extractor?")
     if int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive whole number, got {k!r}")
+        raise KitError(f"k must be a positive whole number, got {k!r}")
     return Q, min(int(k), n_gallery)
 
 
@@ -95,35 +97,45 @@ class CosineIndex:
         return np.concatenate(scores), np.concatenate(indices)
 
 
-def save_index(path: Path | str, features: np.ndarray, paths, feature_name: str, preprocessing: str = "") -> Path:
-    """Write an index file (.npz, no pickles): features, image paths, feature name, kit version."""
+def save_index(path: Path | str, features: np.ndarray, paths, spec: dict) -> Path:
+    """Write an index file (.npz, no pickles): features (n, d), image paths, and the extractor's spec
+    (``helpers.extractors``), so that a search with other features is refused."""
     path = Path(path)
     if path.suffix != ".npz":
-        raise ValueError(f"index files end in .npz, got {path.name}")
+        raise KitError(f"index files end in .npz, got {path.name}")
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, features=np.asarray(features, np.float32), paths=np.array([str(p) for p in paths], dtype=str),
-             feature_name=np.array(feature_name), preprocessing=np.array(preprocessing),
+             feature_name=np.array(spec["name"]), spec=np.array(json.dumps(spec, sort_keys=True)),
              kit_version=np.array(__version__))
     return path
 
 
-def load_index(path: Path | str, feature_name: str | None = None) -> dict:
-    """Read an index file safely (``allow_pickle=False``). If ``feature_name`` is given, an index made
-    by another extractor is refused with a clear error."""
+def load_index(path: Path | str, spec: dict | None = None) -> dict:
+    """Read an index file safely (``allow_pickle=False``): a dict with features, paths, feature_name and
+    spec. If ``spec`` is given, an index made by another extractor (or another version of it: other
+    weights, preprocessing or pooling) is refused with a clear error."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             index = {key: z[key] for key in z.files}
     except FileNotFoundError:
-        raise FileNotFoundError(f"index file not found: {path} (make one with: python -m helpers index FOLDER "
-                                f"--features NAME --out {path.name})") from None
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path} is not a valid index file ({err})") from None
+        raise KitError(f"index file not found: {path} (make one with: python -m helpers index FOLDER "
+                       f"--features NAME --out {path.name})") from None
+    except (OSError, ValueError, EOFError) as err:
+        raise KitError(f"{path} is not a valid index file ({err})") from None
     missing = {"features", "paths", "feature_name", "kit_version"} - set(index)
     if missing:
-        raise ValueError(f"{path} is not an index made by this kit (missing {', '.join(sorted(missing))})")
+        raise KitError(f"{path} is not an index made by this kit (missing {', '.join(sorted(missing))})")
     index = {k: (v.item() if v.ndim == 0 else v) for k, v in index.items()}
-    if feature_name is not None and index["feature_name"] != feature_name:
-        raise ValueError(f"{path} was made with features {index['feature_name']!r}, not {feature_name!r}: "
-                         f"search it with --features {index['feature_name']} or rebuild it")
+    if "spec" not in index:
+        raise KitError(f"{path} was made by an older version of the kit (no extractor spec): rebuild it with "
+                       f"python -m helpers index FOLDER --features {index['feature_name']} --out {path.name}")
+    index["spec"] = json.loads(index["spec"])
+    if spec is not None and index["spec"] != spec:
+        if index["feature_name"] != spec["name"]:
+            raise KitError(f"{path} was made with features {index['feature_name']!r}, not {spec['name']!r}: "
+                           f"search it with --features {index['feature_name']} or rebuild it")
+        changed = sorted(key for key in spec if index["spec"].get(key) != spec[key])
+        raise KitError(f"{path} was made by another version of {spec['name']!r} (changed: {', '.join(changed)}): "
+                       f"rebuild it with python -m helpers index FOLDER --features {spec['name']} --out {path.name}")
     return index

@@ -5,6 +5,8 @@ import re
 import time
 from pathlib import Path
 
+from helpers.env import KitError
+
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
@@ -22,7 +24,7 @@ def notebooks(names=None) -> list[Path]:
             continue
         match = [p for p in every if p.stem.startswith(str(name)) or p.stem == Path(str(name)).stem]
         if not match:
-            raise ValueError(f"no notebook matches {name!r}: choose from {', '.join(p.stem for p in every)}")
+            raise KitError(f"no notebook matches {name!r}: choose from {', '.join(p.stem for p in every)}")
         chosen.extend(match)
     return chosen
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from helpers.env import KitError
+
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 _REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)",
                      re.MULTILINE | re.DOTALL)
@@ -18,7 +20,7 @@ _REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLU
 def strip_solutions(source: str) -> str:
     """Replace every solution region of a cell's source by a stub with the same indentation."""
     if source.count(BEGIN) != source.count(END):
-        raise ValueError("unbalanced solution markers: every ### BEGIN SOLUTION needs an ### END SOLUTION")
+        raise KitError("unbalanced solution markers: every ### BEGIN SOLUTION needs an ### END SOLUTION")
     return _REGION.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()"
                        + m.group(2), source)
 
@@ -45,7 +47,7 @@ def write_student_copies(out_dir: Path | str, notebooks) -> list[Path]:
     written = []
     for path in notebooks:
         if out_dir == Path(path).resolve().parent:
-            raise ValueError(f"refusing to write student copies over the solution notebooks in {out_dir}: "
+            raise KitError(f"refusing to write student copies over the solution notebooks in {out_dir}: "
                              f"choose another --out folder")
         nb = student_notebook(nbformat.read(path, as_version=4))
         out_dir.mkdir(parents=True, exist_ok=True)

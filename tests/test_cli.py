@@ -113,9 +113,9 @@ def test_datasets_build_json_is_idempotent(tmp_path):
 
 def test_efficientnet_beats_colour_histograms_on_catalogue():
     """The kit's headline claim, offline, through the command line, as a fresh clone runs it."""
-    from helpers.env import DATA_DIR
+    from helpers.env import data_dir
     assert cli("datasets", "build", "catalogue").returncode == 0
-    folder = str(DATA_DIR / "catalogue")
+    folder = str(data_dir() / "catalogue")
     hist = json.loads(cli("evaluate", folder, "--features", "colour_hist", "--json").stdout)
     cnn = json.loads(cli("evaluate", folder, "--features", "efficientnet_lite0", "--json").stdout)
     assert cnn["mAP"] > hist["mAP"] + 0.15, (cnn["mAP"], hist["mAP"])

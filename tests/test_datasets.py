@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers.env import KitError
 from helpers import datasets, synth
 
 
@@ -69,7 +70,7 @@ def test_catalogue_items_are_real_photo_crops_with_views(tmp_path):
 
 
 def test_load_folder_errors_are_clear(tmp_path):
-    with pytest.raises(FileNotFoundError, match="folder not found"):
+    with pytest.raises(KitError, match="folder not found"):
         datasets.load_folder(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no images found"):
@@ -97,5 +98,5 @@ def test_unknown_dataset_and_offline_download_fail_clearly(tmp_path, monkeypatch
     def offline(*args, **kwargs):
         raise RuntimeError("<urlopen error [Errno -3] Temporary failure in name resolution>")
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
-    with pytest.raises(RuntimeError, match="could not download cifar10"):
+    with pytest.raises(KitError, match="could not download cifar10"):
         datasets.load_torchvision("cifar10", tmp_path)

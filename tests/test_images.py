@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers.env import KitError
 from helpers.images import ImageLoadError, list_images, load_images, load_rgb, load_rgb_bytes
 
 
@@ -81,7 +82,7 @@ def test_load_images_skips_and_lists_bad_files_without_touching_them(tmp_path):
 
 
 def test_list_images_on_missing_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match="folder not found"):
+    with pytest.raises(KitError, match="folder not found"):
         list_images(tmp_path / "nope")
 
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from helpers.env import KitError
 from helpers.quantization import (ProductQuantizer, dequantize_int8, kmeans, nearest, quantize_int8,
                                   squared_distances)
 
@@ -86,7 +87,7 @@ def test_pq_bad_input_is_explained(data):
         ProductQuantizer(5).fit(data)
     with pytest.raises(ValueError, match="n_bits"):
         ProductQuantizer(4, n_bits=4)
-    with pytest.raises(RuntimeError, match="fit"):
+    with pytest.raises(KitError, match="fit"):
         ProductQuantizer(4).encode(data)
-    with pytest.raises(RuntimeError, match="add"):
+    with pytest.raises(KitError, match="add"):
         ProductQuantizer(4, n_iter=2).fit(data).search(data[:2])

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
+from helpers.env import KitError
 from helpers.retrieval import CosineIndex, l2_normalise, load_index, save_index, search
 
 
@@ -58,13 +59,22 @@ def test_bad_input_is_explained(data):
 
 def test_index_file_round_trip_and_wrong_extractor(tmp_path, data):
     _, gallery = data
-    path = save_index(tmp_path / "i.npz", gallery, [f"img{i}.png" for i in range(500)], "colour_hist")
-    index = load_index(path, "colour_hist")
+    from helpers.extractors import get
+    spec = get("colour_hist").spec()
+    path = save_index(tmp_path / "i.npz", gallery, [f"img{i}.png" for i in range(500)], spec)
+    index = load_index(path, spec)
     assert np.array_equal(index["features"], gallery) and index["paths"][3] == "img3.png"
-    assert index["feature_name"] == "colour_hist" and index["kit_version"]
-    with pytest.raises(ValueError, match="made with features 'colour_hist'"):
-        load_index(path, "efficientnet_lite0")
-    with pytest.raises(FileNotFoundError, match="index file not found"):
+    assert index["feature_name"] == "colour_hist" and index["kit_version"] and index["spec"] == spec
+    with pytest.raises(KitError, match="made with features 'colour_hist'"):
+        load_index(path, get("efficientnet_lite0").spec())
+    with pytest.raises(KitError, match=r"another version of 'colour_hist' \(changed: normalisation\)"):
+        load_index(path, {**spec, "normalisation": "16 bins per channel"})
+    old = dict(np.load(path))
+    del old["spec"]
+    np.savez(tmp_path / "old.npz", **old)          # an index of the kit before specs: rebuild, not misuse
+    with pytest.raises(KitError, match="older version of the kit"):
+        load_index(tmp_path / "old.npz")
+    with pytest.raises(KitError, match="index file not found"):
         load_index(tmp_path / "none.npz")
     (tmp_path / "bad.npz").write_bytes(b"junk")
     with pytest.raises(ValueError, match="not a valid index"):

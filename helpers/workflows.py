@@ -1,0 +1,80 @@
+"""What the command line does, as library functions: index a folder, search an index, evaluate features.
+
+Each returns a plain dict (what ``--json`` prints). Taught in 04_cosine_retrieval (search) and
+00_start_here (evaluation).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from helpers.env import KitError
+
+
+def index_folder(folder: Path | str, feature: str, out: Path | str, data_dir: Path | str | None = None) -> dict:
+    """Features ``feature`` of every image under ``folder`` (recursively, streamed) into the index ``out``.
+
+    Unreadable files are skipped and listed with the reason under "skipped".
+    """
+    from helpers.extractors import get
+    from helpers.features import compute
+    from helpers.images import IMAGE_EXTENSIONS, list_images
+    from helpers.retrieval import save_index
+    paths = list_images(folder)
+    if not paths:
+        raise KitError(f"no images found under {folder} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+    spec = get(feature).spec(data_dir)
+    X, kept, skipped = compute(feature, paths, data_dir=data_dir)
+    out = save_index(out, X, kept, spec)
+    return {"index": str(out), "feature": feature, "n_images": len(kept), "dim": int(X.shape[1]),
+            "skipped": [{"path": str(p), "reason": r} for p, r in skipped]}
+
+
+def search_index(index_path: Path | str, image: Path | str, k: int = 10, feature: str | None = None,
+                 data_dir: Path | str | None = None) -> dict:
+    """The ``k`` indexed images nearest to ``image`` by cosine similarity, best first.
+
+    The query is described by the extractor the index was made with; an index made by another extractor,
+    or by another version of it, is refused. ``feature`` (optional) insists on one extractor.
+    """
+    from helpers.extractors import get
+    from helpers.features import compute
+    from helpers.retrieval import load_index, search
+    name = feature or load_index(index_path)["feature_name"]
+    index = load_index(index_path, get(name).spec(data_dir))
+    if not Path(image).is_file():
+        raise KitError(f"cannot read the query {image}: no such file")
+    X, _, skipped = compute(name, [Path(image)], progress=False, data_dir=data_dir)
+    scores, idx = search(X, index["features"], k)
+    rows = [{"rank": r + 1, "score": round(float(s), 4), "path": str(index["paths"][i])}
+            for r, (s, i) in enumerate(zip(scores[0], idx[0]))]
+    return {"query": str(image), "feature": name, "results": rows}
+
+
+def evaluate_folder(folder: Path | str, feature: str, k: int = 10, queries_per_class: int | None = None,
+                    seed: int = 0, data_dir: Path | str | None = None) -> dict:
+    """Retrieval quality of ``feature`` on a labelled folder ``folder/<class>/<image>``.
+
+    Every image queries all the others (``queries_per_class=None``), or a seeded ``queries_per_class``
+    per class query the rest (the notebooks' protocol). Returns P@k, R@k, mAP, mAP@k and the counts.
+    """
+    from helpers import metrics
+    from helpers.datasets import load_folder, split_query_gallery
+    from helpers.features import compute_cached
+    from helpers.retrieval import l2_normalise
+    paths, labels, class_names = load_folder(folder)
+    X, kept, skipped = compute_cached(feature, paths, data_dir=data_dir)
+    kept_set = set(kept)
+    labels = np.array([y for p, y in zip(paths, labels) if p in kept_set], dtype=np.int64)
+    X = l2_normalise(X)
+    if queries_per_class is None:
+        result = metrics.evaluate_leave_one_out(X, labels, k)
+    else:
+        query, gallery = split_query_gallery(labels, queries_per_class, seed=seed)
+        result = metrics.evaluate(X[query] @ X[gallery].T, labels[query], labels[gallery], k=k)
+        result.update(n_queries=int(len(query)), n_gallery=int(len(gallery)))
+    result = {key: (round(value, 4) if isinstance(value, float) else value) for key, value in result.items()}
+    result.update(feature=feature, folder=str(folder), n_classes=len(class_names),
+                  skipped=[{"path": str(p), "reason": r} for p, r in skipped])
+    return result
