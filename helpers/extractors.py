@@ -121,9 +121,9 @@ register(Extractor("resnet18", "ResNet-18 (ImageNet, torchvision weights: online
                    normalisation="resize 224x224 bilinear, ImageNet mean/std", weights="torchvision ResNet18_Weights.DEFAULT",
                    weights_hash=RESNET18_SHA256_PREFIX, notebook="02_cnn_features"))
 register(Extractor("small_cnn", "the small CNN notebook 02 trains with cross-entropy on shapes (128-d embedding)",
-                   "trained", partial(_trained, "small_cnn", "02_cnn_features", "embed"), pooling="gap",
+                   "trained", partial(_trained, "small_cnn_full_remedies", "02_cnn_features", "embed"), pooling="gap",
                    input_size=48, normalisation="resize 48x48 bicubic, standardised with the training mean/std",
-                   weights="small_cnn", notebook="02_cnn_features"))
+                   weights="small_cnn_full_remedies", notebook="02_cnn_features"))
 register(Extractor("autoencoder", "the convolutional autoencoder notebook 03 trains on shapes (32-d code)",
                    "trained", partial(_trained, "autoencoder", "03_autoencoders", "encode"),
                    input_size=48, normalisation="resize 48x48 bicubic, [0, 1]", weights="autoencoder",

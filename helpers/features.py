@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -195,7 +196,7 @@ def compute_cached(name: str, paths, progress: bool | None = None, data_dir: Pat
             X = z["features"]
         if len(X) == len(kept):
             return X, kept, skipped
-    except (OSError, ValueError, KeyError, IndexError, EOFError):
+    except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile):
         pass   # missing or unreadable: compute again
     X, kept, skipped = compute(name, paths, progress, data_dir)
     position = {p: i for i, p in enumerate(paths)}

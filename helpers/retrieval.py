@@ -5,6 +5,7 @@ Taught in 04_cosine_retrieval.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,7 @@ def load_index(path: Path | str, spec: dict | None = None) -> dict:
     except FileNotFoundError:
         raise KitError(f"index file not found: {path} (make one with: python -m helpers index FOLDER "
                        f"--features NAME --out {path.name})") from None
-    except (OSError, ValueError, EOFError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise KitError(f"{path} is not a valid index file ({err})") from None
     missing = {"features", "paths", "feature_name", "kit_version"} - set(index)
     if missing:

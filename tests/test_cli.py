@@ -119,3 +119,45 @@ def test_efficientnet_beats_colour_histograms_on_catalogue():
     hist = json.loads(cli("evaluate", folder, "--features", "colour_hist", "--json").stdout)
     cnn = json.loads(cli("evaluate", folder, "--features", "efficientnet_lite0", "--json").stdout)
     assert cnn["mAP"] > hist["mAP"] + 0.15, (cnn["mAP"], hist["mAP"])
+
+
+def test_os_errors_name_the_path_and_bugs_offer_the_traceback(photos, tmp_path, monkeypatch, capsys):
+    import os
+    from helpers import cli, workflows
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    if os.geteuid() == 0:   # root ignores file permissions: make the write fail the way it would for a user
+        def refuse(*args, **kwargs):
+            raise PermissionError(13, "Permission denied", str(locked / "i.npz"))
+        monkeypatch.setattr("helpers.retrieval.np.savez", refuse)
+    else:
+        locked.chmod(0o500)
+    code = cli.main(["index", str(photos), "--features", "colour_hist", "--out", str(locked / "i.npz"),
+                     "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip() == f"error: Permission denied: {locked / 'i.npz'}"
+    monkeypatch.setattr(workflows, "evaluate_folder", lambda *a, **k: 1 / 0)
+    assert cli.main(["evaluate", str(photos), "--features", "colour_hist"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unexpected ZeroDivisionError" in err and "--traceback" in err
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["--traceback", "evaluate", str(photos), "--features", "colour_hist"])
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["evaluate", str(photos), "--features", "colour_hist", "--traceback"])
+    monkeypatch.setenv("CBIR_TRACEBACK", "1")
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["evaluate", str(photos), "--features", "colour_hist"])
+
+
+def test_trained_feature_missing_says_which_notebook(photos, tmp_path):
+    result = cli("evaluate", str(photos), "--features", "small_cnn", data_dir=tmp_path)
+    assert_one_line_error(result)
+    assert "notebook 02_cnn_features" in result.stderr
+
+
+def test_data_folder_from_the_environment(tmp_path):
+    env = {**__import__("os").environ, "CBIR_DATA": str(tmp_path / "elsewhere")}
+    result = subprocess.run([sys.executable, "-m", "helpers", "doctor", "--json"], capture_output=True, text=True,
+                            env=env)
+    report = json.loads(result.stdout)
+    assert report["data_dir"] == str(tmp_path / "elsewhere") and report["data_dir_from"] == "CBIR_DATA"

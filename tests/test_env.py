@@ -36,3 +36,21 @@ def test_importing_helpers_has_no_side_effects():
     code = ("import sys, helpers, helpers.metrics, helpers.datasets, helpers.plotting; "
             "assert 'torch' not in sys.modules and 'matplotlib.pyplot' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_data_dir_order_argument_environment_checkout_then_working_folder(tmp_path, monkeypatch):
+    from helpers import env
+    monkeypatch.delenv("CBIR_DATA", raising=False)
+    assert env.data_dir() == env.CHECKOUT / "data"                       # a git checkout (editable install)
+    assert env.data_dir(tmp_path) == tmp_path
+    monkeypatch.setenv("CBIR_DATA", str(tmp_path / "d"))
+    assert env.data_dir() == tmp_path / "d"
+    monkeypatch.delenv("CBIR_DATA")
+    monkeypatch.setattr(env, "CHECKOUT", tmp_path / "site-packages")    # `pip install .`: no checkout around
+    course = tmp_path / "course"
+    (course / "notebooks" / "sub").mkdir(parents=True)
+    (course / "data").mkdir()
+    monkeypatch.chdir(course / "notebooks" / "sub")
+    assert env.data_dir() == course / "data"                             # the course folder above
+    monkeypatch.chdir(tmp_path)
+    assert env.data_dir() == tmp_path / "data"

@@ -71,3 +71,44 @@ def test_compute_cached_skips_bad_files_and_notices_changes(tmp_path):
     assert not np.array_equal(X, X3) and len(list((tmp_path / "cache").iterdir())) == 2
     with pytest.raises(ValueError, match="unknown feature"):
         features.compute("sift", paths)
+
+
+def test_cache_misses_when_the_extractor_spec_changes_and_rebuilds_a_corrupt_file(tmp_path, monkeypatch):
+    from helpers import extractors
+    Image.new("RGB", (10, 10), "red").save(tmp_path / "a.png")
+    paths = [tmp_path / "a.png"]
+    first = features.cache_path("colour_hist", paths, tmp_path)
+    monkeypatch.setattr(extractors, "SPEC_FORMAT", extractors.SPEC_FORMAT + 1)   # e.g. the pooling changed
+    assert features.cache_path("colour_hist", paths, tmp_path) != first
+    monkeypatch.undo()
+    X, _, _ = features.compute_cached("colour_hist", paths, data_dir=tmp_path)
+    for damage in (b"", b"PK\x03\x04 truncated zip", b"not a cache at all"):
+        first.write_bytes(damage)                     # truncated, corrupt: a miss, computed again
+        X2, kept, _ = features.compute_cached("colour_hist", paths, data_dir=tmp_path)
+        assert np.array_equal(X, X2) and kept == paths
+    np.savez(first, features=X)                       # an old layout without kept/skipped: a miss too
+    assert np.array_equal(features.compute_cached("colour_hist", paths, data_dir=tmp_path)[0], X)
+
+
+def test_streaming_with_workers_equals_one_process_and_skips_bad_files(tmp_path, monkeypatch):
+    for i in range(40):
+        Image.new("RGB", (12, 9), (6 * i, 255 - 6 * i, 90)).save(tmp_path / f"{i:02d}.png")
+    (tmp_path / "bad.png").write_text("broken")
+    paths = sorted(tmp_path.glob("*.png"))
+    assert features.loader_settings(len(paths), "cpu")[1] >= (1 if (__import__("os").cpu_count() or 1) > 1 else 0)
+    X, kept, skipped = features.compute("colour_hist", paths)
+    monkeypatch.setattr(features, "loader_settings", lambda n, device: (3, 0))     # no workers, odd batches
+    X1, kept1, skipped1 = features.compute("colour_hist", paths)
+    assert np.array_equal(X, X1) and kept == kept1 == [p for p in paths if p.name != "bad.png"]
+    assert skipped == skipped1 and skipped[0][0].name == "bad.png"
+    assert np.array_equal(X, features.colour_hist(kept))
+
+
+def test_large_jpegs_are_decoded_at_reduced_size_for_the_cnn(tmp_path):
+    from helpers.images import load_rgb
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (1500, 2000, 3), dtype=np.uint8)).save(tmp_path / "big.jpg", quality=90)
+    Image.fromarray(rng.integers(0, 256, (150, 200, 3), dtype=np.uint8)).save(tmp_path / "big.png")
+    assert load_rgb(tmp_path / "big.jpg").size == (2000, 1500)
+    assert load_rgb(tmp_path / "big.jpg", reduce_to=224).size == (500, 375)       # 1/4: 1/8 would be under 224
+    assert load_rgb(tmp_path / "big.png", reduce_to=224).size == (200, 150)       # not a JPEG: as it is
