@@ -62,71 +62,88 @@ def kmeans(X: np.ndarray, n_clusters: int, n_iter: int = 25, seed: int = 0) -> n
 
 class ProductQuantizer:
     """Product quantisation: split vectors into ``n_subvectors`` parts, k-means each part into
-    2**n_bits codewords, store one byte per part. Search is exact on the codes with asymmetric
-    distances (query uncompressed, database compressed) through lookup tables.
+    2**n_bits codewords (1 <= n_bits <= 8), store one code per part. Search is exact on the codes with
+    asymmetric distances (query uncompressed, database compressed) through lookup tables.
+    Taught in 05_quantisation.
+
+    scikit-learn conventions: parameters under their own names; what ``fit`` learns ends in ``_``
+    (``codebooks_`` (n_subvectors, 2**n_bits, d / n_subvectors)); what ``add`` stores is ``codes_``
+    (n_database, n_subvectors) uint8.
     """
 
     def __init__(self, n_subvectors: int, n_bits: int = 8, seed: int = 0, n_iter: int = 25,
                  max_train: int = 65536):
-        if n_bits != 8:
-            raise KitError("this ProductQuantizer stores one byte per sub-vector: n_bits must be 8")
-        self.M, self.n_bits, self.seed, self.n_iter, self.max_train = n_subvectors, n_bits, seed, n_iter, max_train
-        self.codebooks = None   # (M, 256, d / M)
-        self.codes = None       # (n_database, M) uint8, after add()
+        if not 1 <= int(n_bits) <= 8 or int(n_bits) != n_bits:
+            raise KitError(f"n_bits must be a whole number from 1 to 8 (codes are stored in one byte), got {n_bits}")
+        if int(n_subvectors) != n_subvectors or n_subvectors < 1:
+            raise KitError(f"n_subvectors must be a positive whole number, got {n_subvectors!r}")
+        self.n_subvectors, self.n_bits, self.seed, self.n_iter, self.max_train = \
+            int(n_subvectors), int(n_bits), seed, n_iter, max_train
+
+    def __repr__(self) -> str:
+        return (f"ProductQuantizer(n_subvectors={self.n_subvectors}, n_bits={self.n_bits}, seed={self.seed}, "
+                f"n_iter={self.n_iter}, max_train={self.max_train})")
+
+    def _check_fitted(self, what: str = "codebooks_") -> None:
+        if not hasattr(self, what):
+            raise KitError("call fit() first" if what == "codebooks_" else "add() database vectors before search()")
 
     def _split(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, np.float32)
-        if X.ndim != 2 or X.shape[1] % self.M:
-            raise KitError(f"vectors of shape {X.shape} cannot be split into {self.M} equal sub-vectors: "
-                             f"choose n_subvectors dividing the dimension")
-        return X.reshape(len(X), self.M, -1)                                 # (n, M, d/M)
+        if X.ndim != 2 or X.shape[1] % self.n_subvectors:
+            raise KitError(f"vectors of shape {X.shape} cannot be split into {self.n_subvectors} equal sub-vectors: "
+                           f"choose n_subvectors dividing the dimension")
+        return X.reshape(len(X), self.n_subvectors, -1)                      # (n, M, d/M)
 
     def fit(self, X: np.ndarray) -> "ProductQuantizer":
-        """Learn one codebook of 256 codewords per sub-space (on at most ``max_train`` vectors)."""
+        """Learn one codebook of 2**n_bits codewords per sub-space (on at most ``max_train`` vectors)."""
         parts = self._split(X)
         if len(parts) > self.max_train:
             parts = parts[np.random.default_rng(self.seed).choice(len(parts), self.max_train, replace=False)]
-        self.codebooks = np.stack([kmeans(parts[:, m], 2 ** self.n_bits, self.n_iter, self.seed + m)
-                                   for m in range(self.M)])
+        self.codebooks_ = np.stack([kmeans(parts[:, m], 2 ** self.n_bits, self.n_iter, self.seed + m)
+                                    for m in range(self.n_subvectors)])
         return self
 
     def encode(self, X: np.ndarray) -> np.ndarray:
-        """uint8 codes (n, M): the nearest codeword of each sub-vector."""
-        if self.codebooks is None:
-            raise KitError("call fit() before encode()")
+        """uint8 codes (n, n_subvectors): the nearest codeword of each sub-vector."""
+        self._check_fitted()
         parts = self._split(X)
-        return np.stack([nearest(parts[:, m], self.codebooks[m]) for m in range(self.M)], axis=1).astype(np.uint8)
+        return np.stack([nearest(parts[:, m], self.codebooks_[m]) for m in range(self.n_subvectors)],
+                        axis=1).astype(np.uint8)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
-        """Approximate vectors (n, d) from codes (n, M)."""
-        return np.concatenate([self.codebooks[m][codes[:, m]] for m in range(self.M)], axis=1)
+        """Approximate vectors (n, d) from codes (n, n_subvectors)."""
+        self._check_fitted()
+        return np.concatenate([self.codebooks_[m][codes[:, m]] for m in range(self.n_subvectors)], axis=1)
 
     def add(self, X: np.ndarray) -> "ProductQuantizer":
         """Encode and store database vectors."""
         codes = self.encode(X)
-        self.codes = codes if self.codes is None else np.concatenate([self.codes, codes])
+        self.codes_ = np.concatenate([self.codes_, codes]) if hasattr(self, "codes_") else codes
         return self
 
     def lookup_tables(self, Q: np.ndarray) -> np.ndarray:
-        """Squared distances from each query sub-vector to every codeword: (n_query, M, 256)."""
+        """Squared distances from each query sub-vector to every codeword: (n_query, n_subvectors, 2**n_bits)."""
+        self._check_fitted()
         parts = self._split(Q)
-        return np.stack([squared_distances(parts[:, m], self.codebooks[m]) for m in range(self.M)], axis=1)
+        return np.stack([squared_distances(parts[:, m], self.codebooks_[m]) for m in range(self.n_subvectors)],
+                        axis=1)
 
     def search(self, Q: np.ndarray, k: int = 10, block: int = 256):
         """(distances, indices), each (n_query, k): approximate squared L2, nearest first.
 
-        ADC: the distance to a database vector is the sum of M table entries picked by its codes,
+        ADC: the distance to a database vector is the sum of n_subvectors table entries picked by its codes,
         done for a block of queries at once as an ``embedding_bag`` sum over table rows.
         """
         import torch
-        if self.codes is None:
-            raise KitError("add() database vectors before search()")
-        k = min(int(k), len(self.codes))
-        offsets = torch.from_numpy(self.codes.astype(np.int64) + 256 * np.arange(self.M))   # (n, M) rows of the table
+        self._check_fitted("codes_")
+        k = min(int(k), len(self.codes_))
+        n_codes = 2 ** self.n_bits
+        offsets = torch.from_numpy(self.codes_.astype(np.int64) + n_codes * np.arange(self.n_subvectors))  # (n, M)
         dists, idx = [], []
         for start in range(0, len(Q), block):
             tables = torch.from_numpy(self.lookup_tables(Q[start:start + block]).astype(np.float32))
-            weight = tables.reshape(len(tables), -1).T.contiguous()                         # (M * 256, B)
+            weight = tables.reshape(len(tables), -1).T.contiguous()                         # (M * n_codes, B)
             d = torch.nn.functional.embedding_bag(offsets, weight, mode="sum")             # (n, B)
             top = torch.topk(d.T, k, dim=1, largest=False)
             dists.append(top.values.numpy())
@@ -135,4 +152,5 @@ class ProductQuantizer:
 
     @property
     def bytes_per_vector(self) -> int:
-        return self.M * self.n_bits // 8
+        """Bytes per database vector with codes packed bit by bit, as FAISS stores them."""
+        return -(-self.n_subvectors * self.n_bits // 8)

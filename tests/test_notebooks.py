@@ -63,3 +63,65 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
     listed = {line.strip()[2:] for line in pip_section.splitlines()
               if line.strip().startswith("- ") and line.strip() != "- -e ."}
     assert listed == wanted
+
+
+def checked_outputs(nb_cells) -> list[str]:
+    """The text each checked cell printed, as nbval compares it."""
+    texts = []
+    for cell in nb_cells:
+        if cell["cell_type"] == "code" and "# NBVAL_CHECK_OUTPUT" in "".join(cell["source"]):
+            texts.append("".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                                 for o in cell["outputs"]))
+    return texts
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_checked_cells_print_nothing_that_depends_on_caches(path):
+    """STYLE 27: no progress bars, stderr, 'trained in' or 'loading' lines in a checked cell's saved output."""
+    for i, cell in enumerate(code_cells(path)):
+        if "# NBVAL_CHECK_OUTPUT" not in "".join(cell["source"]):
+            continue
+        for out in cell["outputs"]:
+            text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+            assert out.get("name") != "stderr", f"code cell {i} is checked but writes to stderr (progress bars?)"
+            assert not re.search(r"it/s|trained in|loading|found a trained", text, re.I), \
+                f"code cell {i} is checked but prints what differs when models are cached: {text[:80]!r}"
+
+
+def _class_ast(source: str, name: str) -> str:
+    import ast
+    node = next(n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ClassDef) and n.name == name)
+    if ast.get_docstring(node):
+        node.body = node.body[1:]
+    return ast.dump(node)
+
+
+@pytest.mark.parametrize("notebook, name", [("02_cnn_features", "SmallCNN"), ("03_autoencoders", "ConvAutoencoder")])
+def test_the_class_a_notebook_teaches_is_the_helper_class(notebook, name):
+    """d2l's 'defined in': the helper the command line loads is the code the notebook shows (docstring aside)."""
+    import inspect
+    from helpers import models
+    path = next(p for p in NOTEBOOKS if p.stem == notebook)
+    cell = next("".join(c["source"]) for c in code_cells(path) if f"class {name}(" in "".join(c["source"]))
+    assert _class_ast(cell, name) == _class_ast(inspect.getsource(getattr(models, name)), name), \
+        f"helpers.models.{name} and the class notebook {notebook} shows have drifted apart"
+
+
+@pytest.mark.parametrize("notebook, model", [("02_cnn_features", "small_cnn_full_remedies"),
+                                             ("03_autoencoders", "autoencoder")])
+def test_a_training_notebook_prints_the_same_checked_outputs_cold_and_warm(notebook, model, tmp_path, monkeypatch):
+    """Run a notebook that trains on an empty data folder, then again with its models and features cached:
+    every checked cell must print the same text both times (the bug a fresh clone met after `make run`)."""
+    import nbformat
+    from helpers.runner import execute
+    monkeypatch.setenv("CBIR_DATA", str(tmp_path / "data"))
+    source = next(p for p in NOTEBOOKS if p.stem == notebook)
+    runs = []
+    for state in ("cold", "warm"):
+        result = execute(source, tmp_path / f"{state}.ipynb")
+        assert result["ok"], result["error"]
+        runs.append(checked_outputs(nbformat.read(tmp_path / f"{state}.ipynb", as_version=4).cells))
+    assert (tmp_path / "data" / "models" / f"{model}.json").exists(), "the cold run did not save its model"
+    assert runs[0] == runs[1]
+    assert runs[0] == checked_outputs(json.loads(source.read_text())["cells"]), \
+        "the saved outputs differ from a run on an empty data folder: run `make outputs`"

@@ -62,7 +62,7 @@ def test_adc_search_equals_distances_to_decoded_vectors(data):
     pq = ProductQuantizer(8, seed=0, n_iter=10).fit(data).add(data)
     queries = data[:5] + 0.1
     dist, idx = pq.search(queries, 10)
-    ref = squared_distances(queries, pq.decode(pq.codes))
+    ref = squared_distances(queries, pq.decode(pq.codes_))
     assert np.allclose(dist, np.sort(ref, axis=1)[:, :10], rtol=1e-4, atol=1e-3)
     assert (np.diff(dist, axis=1) >= 0).all()
 
@@ -85,9 +85,25 @@ def test_pq_recall_is_close_to_faiss(data):
 def test_pq_bad_input_is_explained(data):
     with pytest.raises(ValueError, match="equal sub-vectors"):
         ProductQuantizer(5).fit(data)
-    with pytest.raises(ValueError, match="n_bits"):
-        ProductQuantizer(4, n_bits=4)
+    with pytest.raises(KitError, match="n_bits must be a whole number from 1 to 8"):
+        ProductQuantizer(4, n_bits=9)
     with pytest.raises(KitError, match="fit"):
         ProductQuantizer(4).encode(data)
     with pytest.raises(KitError, match="add"):
         ProductQuantizer(4, n_iter=2).fit(data).search(data[:2])
+
+
+def test_pq_n_bits_below_8_works_and_more_bits_reconstruct_better(data):
+    """Every n_bits it accepts works: fewer codewords, more error; search agrees with decoded distances."""
+    database, queries = data[:1500], data[1500:1510]
+    errors = {}
+    for n_bits in (4, 6, 8):
+        pq = ProductQuantizer(4, n_bits=n_bits, n_iter=8, seed=0).fit(database).add(database)
+        assert pq.codebooks_.shape[1] == 2 ** n_bits and pq.codes_.max() < 2 ** n_bits
+        errors[n_bits] = ((pq.decode(pq.codes_) - database) ** 2).sum(1).mean()
+        dists, idx = pq.search(queries, 5)
+        ref = squared_distances(queries, pq.decode(pq.codes_))
+        assert np.allclose(dists, np.take_along_axis(ref, idx, 1), rtol=1e-3, atol=1e-3)
+        assert pq.bytes_per_vector == -(-4 * n_bits // 8)
+    assert errors[4] > errors[6] > errors[8]
+    assert repr(ProductQuantizer(4, n_bits=6)).startswith("ProductQuantizer(n_subvectors=4, n_bits=6")
