@@ -46,6 +46,7 @@ def build(name: str, data_dir: Path | str | None = None, seed: int = 0, force: b
     """Generate dataset ``name`` under ``data_dir`` unless a verified copy is already there.
 
     ``small=True`` makes a tiny version (for tests). Returns the dataset folder.
+    Plumbing: not taught in a notebook.
     """
     root = data_dir_of(data_dir) / name
     if not force and verify(name, data_dir, seed=seed, small=small):
@@ -72,7 +73,10 @@ def build(name: str, data_dir: Path | str | None = None, seed: int = 0, force: b
 
 
 def verify(name: str, data_dir: Path | str | None = None, seed: int = 0, small: bool = False) -> bool:
-    """True if ``data_dir/name`` holds exactly what the generator writes (checksums match)."""
+    """True if ``data_dir/name`` holds exactly what the generator writes (checksums match).
+
+    Plumbing: not taught in a notebook.
+    """
     root = data_dir_of(data_dir) / name
     try:
         manifest = json.loads((root / "manifest.json").read_text())
@@ -100,6 +104,7 @@ def read_metadata(name: str, data_dir: Path | str | None = None) -> dict:
 
     A row holds every generator parameter of its image, so ``synth.render_shape(row)`` (shapes) or
     ``synth.render_view(row, row)`` (catalogue) re-draws it, and changing one value changes one factor.
+    Used in 00_start_here, section "3. The two datasets".
     """
     with open(data_dir_of(data_dir) / name / "metadata.csv", newline="") as f:
         return {row["path"]: {k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)}
@@ -110,6 +115,7 @@ def load_folder(root: Path | str):
 
     Returns (paths, labels, class_names): a list of Paths, an int array of shape (n_images,)
     and the sorted class names that ``labels`` index into.
+    Plumbing: not taught in a notebook.
     """
     root = Path(root)
     if not root.is_dir():
@@ -125,7 +131,10 @@ def load_folder(root: Path | str):
 
 
 def load_embedded(name: str, data_dir: Path | str | None = None, seed: int = 0):
-    """Build dataset ``name`` if needed, then ``load_folder`` it."""
+    """Build dataset ``name`` if needed, then ``load_folder`` it.
+
+    Used in 00_start_here, section "3. The two datasets".
+    """
     return load_folder(build(name, data_dir, seed=seed))
 
 
@@ -134,6 +143,7 @@ def split_query_gallery(labels: np.ndarray, n_queries_per_class: int, seed: int 
 
     Every class keeps at least one image in the gallery, so each query has something
     relevant to find. Returns (query_idx, gallery_idx), sorted int arrays.
+    Taught in 00_start_here, section "4. The protocol: queries and a gallery".
     """
     labels = np.asarray(labels)
     if n_queries_per_class < 1:
@@ -160,6 +170,7 @@ def protocol(name: str, data_dir: Path | str | None = None, seed: int = 0) -> di
     shapes: 10 queries per class (100 queries, 1,100 gallery images, 110 relevant each);
     catalogue: one shopper photo per product queries the other 144 images (4 relevant each).
     Returns a dict with paths, labels, class_names, query_idx, gallery_idx, y_query, y_gallery.
+    Taught in 00_start_here, section "4. The protocol: queries and a gallery".
     """
     paths, labels, class_names = load_embedded(name, data_dir, seed=seed)
     query_idx, gallery_idx = split_query_gallery(labels, PROTOCOL[name], seed=seed)
@@ -170,6 +181,7 @@ def protocol(name: str, data_dir: Path | str | None = None, seed: int = 0) -> di
 def load_torchvision(name: str, data_dir: Path | str | None = None, train: bool = False):
     """Opt-in online dataset: ``"cifar10"`` or ``"caltech101"``, downloaded once to
     ``data/downloads`` (torchvision verifies the archive's md5 checksum before use).
+    Plumbing: not taught in a notebook.
     """
     import torchvision
     root = data_dir_of(data_dir) / "downloads"

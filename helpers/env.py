@@ -19,6 +19,7 @@ class KitError(ValueError):
     """A mistake the user can fix (a missing folder, a bad image, a wrong index): the message says how.
 
     The command line reports it in one line; anything else is a bug and offers ``--traceback``.
+    Plumbing: not taught in a notebook.
     """
 
 
@@ -28,6 +29,7 @@ def data_dir(folder: Path | str | None = None) -> Path:
     ``folder`` if given; else the environment variable ``CBIR_DATA``; else ``data/`` of the checkout
     that holds this package; after a plain ``pip install .`` (no checkout), ``data/`` of the nearest
     folder above the current one that has ``notebooks/`` and ``data/``, else ``./data``.
+    Used in 00_start_here, section "Setup".
     """
     if folder is not None:
         return Path(folder)
@@ -58,6 +60,7 @@ def seed_everything(seed: int = 0) -> np.random.Generator:
     Returns
     -------
     numpy.random.Generator seeded with ``seed``; pass it on instead of using global state.
+    Used in 00_start_here, section "Setup".
     """
     import torch
 
@@ -73,6 +76,7 @@ def pick_device(prefer: str | None = None) -> str:
     """The best available device: ``"cuda"``, then ``"mps"`` (Apple), then ``"cpu"``.
 
     ``prefer`` forces one (e.g. ``"cpu"`` for byte-identical results on every machine).
+    Used in 00_start_here, section "Setup".
     """
     import torch
 
@@ -100,6 +104,7 @@ def doctor(folder: Path | str | None = None) -> dict:
 
     Returns a dict with versions, threads, device, which embedded datasets are built,
     whether the offline pretrained weights are present, and a rough speed measurement.
+    Used in 00_start_here, section "1. Is your machine ready?".
     """
     import torch
 
@@ -137,7 +142,10 @@ def doctor(folder: Path | str | None = None) -> dict:
 
 
 def format_doctor(report: dict) -> str:
-    """The doctor report as readable lines."""
+    """The doctor report as readable lines.
+
+    Used in 00_start_here, section "1. Is your machine ready?".
+    """
     lines = [f"python        {report['python']} on {report['platform']}"]
     lines += [f"{name:<13} {ver}" for name, ver in report["versions"].items()]
     lines.append(f"cpu cores     {report['cpu_count']} (torch uses {report['torch_threads']} threads)")

@@ -22,7 +22,8 @@ SPEC_FORMAT = 2   # bump when what a spec means changes: every cache and index k
 class Extractor:
     """What a feature name means. ``load(data_dir)`` returns ``(preprocess, embed)``:
     ``preprocess`` maps one PIL RGB image to an array or tensor (picklable: it runs in loader workers),
-    ``embed`` maps a stacked batch to float features (B, d); ``embed=None`` means the stack is the feature."""
+    ``embed`` maps a stacked batch to float features (B, d); ``embed=None`` means the stack is the feature.
+    Plumbing: not taught in a notebook."""
     name: str
     description: str
     kind: str                          # "descriptor", "pretrained" or "trained"
@@ -53,7 +54,10 @@ class Extractor:
 
 
 def spec_key(spec: dict) -> str:
-    """A short hash of a spec: equal specs, equal keys."""
+    """A short hash of a spec: equal specs, equal keys.
+
+    Plumbing: not taught in a notebook.
+    """
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -61,12 +65,19 @@ REGISTRY: dict[str, Extractor] = {}
 
 
 def register(extractor: Extractor) -> Extractor:
+    """Add ``extractor`` to ``REGISTRY`` under its name (replacing one of the same name); returns it.
+
+    Plumbing: not taught in a notebook.
+    """
     REGISTRY[extractor.name] = extractor
     return extractor
 
 
 def get(name: str) -> Extractor:
-    """The extractor called ``name``; an unknown name lists the known ones."""
+    """The extractor called ``name``; an unknown name lists the known ones.
+
+    Plumbing: not taught in a notebook.
+    """
     if name not in REGISTRY:
         raise KitError(f"unknown feature {name!r}: choose one of {', '.join(REGISTRY)}")
     return REGISTRY[name]

@@ -31,7 +31,10 @@ def _as_image(item):
 
 
 def hist_vector(img, n_bins: int = 8, space: str = "rgb") -> np.ndarray:
-    """The joint colour histogram of one PIL RGB image: float32 (n_bins ** 3,), summing to 1."""
+    """The joint colour histogram of one PIL RGB image: float32 (n_bins ** 3,), summing to 1.
+
+    Taught in 01_colour_histograms, section "1. A colour histogram, by hand".
+    """
     arr = np.asarray(img.convert("HSV") if space == "hsv" else img, dtype=np.int64).reshape(-1, 3)
     q = arr * n_bins // 256                                   # (n_pixels, 3) bin of each channel
     idx = (q[:, 0] * n_bins + q[:, 1]) * n_bins + q[:, 2]     # (n_pixels,) joint bin
@@ -42,7 +45,8 @@ def colour_hist(images, n_bins: int = 8, space: str = "rgb") -> np.ndarray:
     """Joint colour histograms, each summing to 1.
 
     ``images``: PIL images, paths or uint8 arrays (H, W, 3); ``space``: "rgb" or "hsv".
-    Returns an array of shape (n_images, n_bins ** 3). Taught in 01_colour_histograms.
+    Returns an array of shape (n_images, n_bins ** 3).
+    Taught in 01_colour_histograms, section "1. A colour histogram, by hand".
     """
     if space not in ("rgb", "hsv"):
         raise KitError(f"space must be 'rgb' or 'hsv', got {space!r}")
@@ -54,12 +58,15 @@ def colour_hist(images, n_bins: int = 8, space: str = "rgb") -> np.ndarray:
 
 def gem(maps, p: float = 3.0, eps: float = 1e-6):
     """Generalised-mean pooling of feature maps (B, C, H, W) -> (B, C); p=1 is average, p->inf max.
-    Taught in 02_cnn_features."""
+    Taught in 02_cnn_features, section "3. Which layer, which pooling?"."""
     return maps.clamp(min=eps).pow(p).mean(dim=(2, 3)).pow(1.0 / p)
 
 
 def feature_maps(model, x):
-    """The last convolutional feature maps (B, C, H, W) of a timm or torchvision backbone."""
+    """The last convolutional feature maps (B, C, H, W) of a timm or torchvision backbone.
+
+    Taught in 02_cnn_features, section "3. Which layer, which pooling?".
+    """
     if hasattr(model, "forward_features"):
         return model.forward_features(x)
     import torch
@@ -71,6 +78,7 @@ def embed_batch(model, x, pool: str | None = None) -> np.ndarray:
     """Features of one batch (B, 3, H, W) -> float32 (B, d), on the model's device, channels-last.
 
     ``pool``: None uses the model's own output; "gap", "gmp" or "gem" pool its feature maps.
+    Taught in 02_cnn_features, section "3. Which layer, which pooling?".
     """
     import torch
     device = next(model.parameters()).device
@@ -92,6 +100,7 @@ def extract_features(model, images, preprocess, batch_size: int = 8, pool: str |
     ``embed_batch``; ``progress``: a tqdm bar, None shows it only in an interactive terminal.
     Batches of 8 in channels-last layout were fastest on a 2-core CPU (benchmarks/feature_throughput.py).
     For folders of files use ``compute``, which streams them.
+    Taught in 02_cnn_features, section "3. Which layer, which pooling?".
     """
     import torch
     from tqdm.auto import tqdm
@@ -132,7 +141,10 @@ def _as_list(batch):
 
 
 def loader_settings(n_images: int, device: str) -> tuple[int, int]:
-    """(batch size, worker processes): workers decode while the network runs, for folders worth it."""
+    """(batch size, worker processes): workers decode while the network runs, for folders worth it.
+
+    Plumbing: not taught in a notebook.
+    """
     batch_size = 64 if device == "cuda" else 8
     workers = min(8, os.cpu_count() or 1) if device == "cuda" else min(2, (os.cpu_count() or 1))
     return batch_size, (workers if n_images >= 4 * batch_size and workers > 1 else 0)
@@ -142,6 +154,7 @@ def compute(name: str, paths, progress: bool | None = None, data_dir: Path | str
     """Features ``name`` (a ``helpers.extractors`` name) for image files, streamed, skipping unreadable ones.
 
     Returns (X, kept, skipped): features (n_kept, d), kept paths, and (path, reason) pairs.
+    Plumbing: not taught in a notebook.
     """
     import torch
     from tqdm.auto import tqdm
@@ -175,7 +188,8 @@ def compute(name: str, paths, progress: bool | None = None, data_dir: Path | str
 
 def cache_path(name: str, paths, data_dir: Path | str | None = None) -> Path:
     """Where ``compute_cached`` keeps features: keyed by the extractor's spec, the cache format and the
-    files' names and bytes, so a changed extractor, model, format or image is never served stale."""
+    files' names and bytes, so a changed extractor, model, format or image is never served stale.
+    Plumbing: not taught in a notebook."""
     import hashlib
     from helpers.extractors import get, spec_key
     from helpers.store import fingerprint
@@ -186,7 +200,8 @@ def cache_path(name: str, paths, data_dir: Path | str | None = None) -> Path:
 
 def compute_cached(name: str, paths, progress: bool | None = None, data_dir: Path | str | None = None):
     """``compute`` with a cache in ``data/cache/`` (see ``cache_path``). A cache file that cannot be read
-    (truncated, corrupt, old layout) is a miss and is rebuilt. Returns (X, kept, skipped) like ``compute``."""
+    (truncated, corrupt, old layout) is a miss and is rebuilt. Returns (X, kept, skipped) like ``compute``.
+    Used in 03_autoencoders, section "5. The limit: reconstruction is not meaning"."""
     paths = [Path(p) for p in paths]
     cache = cache_path(name, paths, data_dir)
     try:  # kept/skipped are stored as positions in ``paths``, however the caller spells them

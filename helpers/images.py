@@ -18,7 +18,10 @@ IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 
 
 class ImageLoadError(KitError):
-    """A file that cannot be used as an image; the message says which and why."""
+    """A file that cannot be used as an image; the message says which and why.
+
+    Plumbing: not taught in a notebook.
+    """
 
 
 def _to_8bit_rgb(img: Image.Image) -> Image.Image:
@@ -44,6 +47,7 @@ def load_rgb(path: str | Path, reduce_to: int | None = None) -> Image.Image:
     decoded directly at a reduced scale (1/2, 1/4 or 1/8; Pillow's draft mode) that keeps both
     sides at least this many pixels: a 4000 x 3000 phone photo for a 224 px network decodes
     about 10 x faster, in 1/64 of the memory.
+    Used in 04_cosine_retrieval, section "6. Search by photo".
     """
     path = Path(path)
     if not path.is_file():
@@ -52,7 +56,10 @@ def load_rgb(path: str | Path, reduce_to: int | None = None) -> Image.Image:
 
 
 def load_rgb_bytes(data: bytes, name: str = "uploaded image") -> Image.Image:
-    """Like ``load_rgb`` for the bytes of a file (e.g. an upload widget's content)."""
+    """Like ``load_rgb`` for the bytes of a file (e.g. an upload widget's content).
+
+    Used in 04_cosine_retrieval, section "6. Search by photo".
+    """
     import io
     return _decode(io.BytesIO(bytes(data)), name, len(data))
 
@@ -77,7 +84,10 @@ def _decode(source, path, size: int, reduce_to: int | None = None) -> Image.Imag
 
 
 def list_images(folder: str | Path) -> list[Path]:
-    """Every file with an image extension under ``folder`` (recursively, any case), sorted."""
+    """Every file with an image extension under ``folder`` (recursively, any case), sorted.
+
+    Plumbing: not taught in a notebook.
+    """
     folder = Path(folder)
     if not folder.exists():
         raise KitError(f"folder not found: {folder}")
@@ -92,6 +102,7 @@ def load_images(paths, size: int | None = None):
 
     Returns (images, kept_paths, skipped) where ``skipped`` is a list of
     (path, reason) pairs. ``size`` resizes every image to size x size.
+    Used in 00_start_here, section "6. A first search engine: raw pixels".
     """
     images, kept, skipped = [], [], []
     for path in paths:

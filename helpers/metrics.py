@@ -22,13 +22,17 @@ def precision_at_k(ranked_relevance: np.ndarray, k: int) -> float:
 
     ``ranked_relevance``: bool array of shape (n_ranked,). If fewer than ``k`` items are
     ranked, the missing ones count as not relevant.
+    Taught in 00_start_here, section "5. Measuring a ranking, by hand".
     """
     k = _check_k(k)
     return float(np.asarray(ranked_relevance, bool)[:k].sum() / k)
 
 
 def recall_at_k(ranked_relevance: np.ndarray, k: int, n_relevant: int | None = None) -> float:
-    """Fraction of all relevant items that appear in the top ``k``."""
+    """Fraction of all relevant items that appear in the top ``k``.
+
+    Taught in 00_start_here, section "5. Measuring a ranking, by hand".
+    """
     rel = np.asarray(ranked_relevance, bool)
     n_relevant = int(rel.sum()) if n_relevant is None else int(n_relevant)
     if n_relevant == 0:
@@ -41,6 +45,7 @@ def average_precision(ranked_relevance: np.ndarray, n_relevant: int | None = Non
 
     ``n_relevant`` defaults to the number of relevant items in ``ranked_relevance``; pass the
     true number when the ranking is cut, so relevant items never retrieved count as zero.
+    Taught in 00_start_here, section "5. Measuring a ranking, by hand".
     """
     rel = np.asarray(ranked_relevance, bool)
     if rel.ndim != 1:
@@ -60,6 +65,7 @@ def mean_average_precision(relevance: np.ndarray, n_relevant: np.ndarray | None 
 
     ``relevance``: bool array of shape (n_query, n_ranked), each row in rank order.
     ``n_relevant``: int array of shape (n_query,), defaults to each row's sum.
+    Taught in 00_start_here, section "5. Measuring a ranking, by hand".
     """
     relevance = np.asarray(relevance, bool)
     n_relevant = relevance.sum(1) if n_relevant is None else np.asarray(n_relevant)
@@ -67,7 +73,10 @@ def mean_average_precision(relevance: np.ndarray, n_relevant: np.ndarray | None 
 
 
 def map_at_k(relevance: np.ndarray, k: int, n_relevant: np.ndarray | None = None) -> float:
-    """mAP@k: AP over the top ``k`` only, normalised by min(k, n_relevant) (a perfect top-k scores 1)."""
+    """mAP@k: AP over the top ``k`` only, normalised by min(k, n_relevant) (a perfect top-k scores 1).
+
+    Taught in 00_start_here, section "5. Measuring a ranking, by hand".
+    """
     relevance = np.asarray(relevance, bool)
     k = _check_k(k)
     n_relevant = relevance.sum(1) if n_relevant is None else np.asarray(n_relevant)
@@ -79,6 +88,7 @@ def rank_gallery(sims: np.ndarray) -> np.ndarray:
     """Gallery indices sorted by decreasing similarity, ties broken by index.
 
     ``sims``: array (n_query, n_gallery) -> ranking, int array (n_query, n_gallery).
+    Taught in 04_cosine_retrieval, section "2. Top-k search, three ways".
     """
     return np.argsort(-np.asarray(sims), axis=1, kind="stable")
 
@@ -91,6 +101,7 @@ def evaluate(sims: np.ndarray, y_query: np.ndarray, y_gallery: np.ndarray, k: in
     ``y_query`` (n_query,) and ``y_gallery`` (n_gallery,) labels; relevant = same label.
     ``exclude``: optional int array (n_query,), a gallery index to leave out for each query
     (the query itself when every image queries all the others).
+    Taught in 00_start_here, section "6. A first search engine: raw pixels".
     """
     sims = np.asarray(sims)
     y_query, y_gallery = np.asarray(y_query), np.asarray(y_gallery)
@@ -116,6 +127,7 @@ def evaluate_leave_one_out(X: np.ndarray, labels: np.ndarray, k: int = 10) -> di
 
     ``X``: L2-normalised features (n_images, d); ``labels``: (n_images,). Images alone in their class
     have nothing relevant to find and do not query. Returns ``evaluate``'s dict plus n_queries, n_gallery.
+    Plumbing: not taught in a notebook.
     """
     labels = np.asarray(labels)
     query = np.flatnonzero(np.bincount(labels)[labels] >= 2)

@@ -21,6 +21,7 @@ def efficientnet_lite0(with_classifier: bool = False):
     another implementation; the 296 tensors map in order, shape for shape, onto timm's
     ``tf_efficientnet_lite0``. The file's sha256 is checked before loading (``weights_only=True``).
     Without the classifier the model returns the 1280-d globally average-pooled features.
+    Taught in 02_cnn_features, section "2. A real pretrained network, offline".
     """
     import timm
     import torch
@@ -49,6 +50,7 @@ def resnet18(data_dir: Path | str | None = None):
     The weights file is downloaded once (online) to ``data/downloads/``, or put there by hand.
     Its sha256 must start with the prefix torchvision publishes in the file name; it is loaded
     with ``weights_only=True``.
+    Taught in 02_cnn_features, section "2. A real pretrained network, offline".
     """
     import torch
     from torchvision.models import ResNet18_Weights
@@ -71,7 +73,10 @@ def resnet18(data_dir: Path | str | None = None):
 
 
 def preprocess_for(name: str):
-    """The preprocessing a backbone was trained with: PIL RGB image -> tensor (3, 224, 224)."""
+    """The preprocessing a backbone was trained with: PIL RGB image -> tensor (3, 224, 224).
+
+    Taught in 02_cnn_features, section "2. A real pretrained network, offline".
+    """
     from torchvision import transforms as T
     if name == "efficientnet_lite0":
         return T.Compose([T.Resize((224, 224), interpolation=T.InterpolationMode.BICUBIC), T.ToTensor(),
@@ -85,6 +90,7 @@ def preprocess_for(name: str):
 def load_backbone(name: str = "efficientnet_lite0", data_dir: Path | str | None = None):
     """(model, preprocess) for a pretrained backbone: ``efficientnet_lite0`` (offline, default) or
     ``resnet18`` (online). The networks notebooks 02/03 train come from ``helpers.store.load_model``.
+    Taught in 02_cnn_features, section "2. A real pretrained network, offline".
     """
     if name == "efficientnet_lite0":
         return efficientnet_lite0(), preprocess_for(name)
@@ -95,7 +101,10 @@ def load_backbone(name: str = "efficientnet_lite0", data_dir: Path | str | None 
 
 
 def imagenet_top5(logits) -> list[tuple[int, str, float]]:
-    """(class index, class name, probability) of the 5 most likely ImageNet classes; names offline."""
+    """(class index, class name, probability) of the 5 most likely ImageNet classes; names offline.
+
+    Taught in 02_cnn_features, section "2. A real pretrained network, offline".
+    """
     from timm.data import ImageNetInfo
     info = ImageNetInfo()
     probs = logits.softmax(-1).flatten()
@@ -104,11 +113,12 @@ def imagenet_top5(logits) -> list[tuple[int, str, float]]:
 
 
 class SmallCNN(nn.Module):
-    """The small CNN of 02_cnn_features (taught in section "A small CNN trained with cross-entropy").
+    """The small CNN of 02_cnn_features.
 
     Three conv-BN-ReLU-maxpool blocks, global average pooling to an embedding used for retrieval, then
     dropout and a linear classifier. Input (B, 3, 48, 48) -> ``embed(x)`` (B, embedding_dim), ``forward(x)``
     logits (B, n_classes).
+    Taught in 02_cnn_features, section "4. Training a small CNN with cross-entropy".
     """
 
     def __init__(self, n_classes=10, dropout=0.0, embedding_dim=128):
@@ -130,9 +140,10 @@ class SmallCNN(nn.Module):
 
 
 class ConvAutoencoder(nn.Module):
-    """The convolutional autoencoder of 03_autoencoders (taught in section "The architecture, shape by shape").
+    """The convolutional autoencoder of 03_autoencoders.
 
     ``encode``: (B, 3, 48, 48) in [0, 1] -> (B, code_dim); ``decode``: (B, code_dim) -> (B, 3, 48, 48) in [0, 1].
+    Taught in 03_autoencoders, section "1. The architecture, shape by shape".
     """
 
     def __init__(self, code_dim=32):
@@ -161,7 +172,8 @@ class ConvAutoencoder(nn.Module):
 
 def small_input(img, size: int = 48, mean=None, std=None):
     """A PIL RGB image as the small networks' input: resized to size x size (bicubic), a float tensor
-    (3, size, size) in [0, 1], standardised per channel when ``mean`` and ``std`` (3 numbers each) are given."""
+    (3, size, size) in [0, 1], standardised per channel when ``mean`` and ``std`` (3 numbers each) are given.
+    Plumbing: not taught in a notebook."""
     import numpy as np
     import torch
     from PIL import Image

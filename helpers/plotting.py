@@ -29,7 +29,10 @@ def _frame(ax, colour: str, width: float = 4) -> None:
 
 
 def image_grid(images, titles=None, ncols: int = 8, size: float = 1.3, suptitle: str | None = None):
-    """Show images (PIL images, arrays or paths) in a grid; returns (fig, axes)."""
+    """Show images (PIL images, arrays or paths) in a grid; returns (fig, axes).
+
+    Used in 00_start_here, section "3. The two datasets".
+    """
     import matplotlib.pyplot as plt
     n = len(images)
     if n == 0:
@@ -56,6 +59,7 @@ def retrieval_grid(query, results, scores, relevant, query_title: str = "query",
     (bluish green + for relevant, vermillion x for not). Returns the axes.
 
     ``results``: images or paths in rank order; ``scores``, ``relevant``: arrays of shape (k,).
+    Used in 00_start_here, section "6. A first search engine: raw pixels".
     """
     import matplotlib.pyplot as plt
     k = len(results)
@@ -74,7 +78,10 @@ def retrieval_grid(query, results, scores, relevant, query_title: str = "query",
 
 
 def pr_curve(ranked_relevance, n_relevant: int | None = None, label: str | None = None, ax=None):
-    """Precision against recall down one ranking (bool array in rank order); returns the axes."""
+    """Precision against recall down one ranking (bool array in rank order); returns the axes.
+
+    Taught in 00_start_here, section "6. A first search engine: raw pixels".
+    """
     import matplotlib.pyplot as plt
     rel = np.asarray(ranked_relevance, bool)
     n_relevant = int(rel.sum()) if n_relevant is None else n_relevant

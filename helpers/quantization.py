@@ -15,6 +15,7 @@ def quantize_int8(X: np.ndarray):
 
     Returns (codes, low, step): uint8 codes (n, d) and the float32 arrays (d,) to decode with
     ``low + (codes + 0.5) * step``.
+    Taught in 05_quantisation, section "2. Scalar quantisation: fewer bits per number".
     """
     X = np.asarray(X, np.float32)
     low, high = X.min(0), X.max(0)
@@ -24,18 +25,25 @@ def quantize_int8(X: np.ndarray):
 
 
 def dequantize_int8(codes: np.ndarray, low: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """Back from uint8 codes (n, d) to float32 (n, d): the centre of each code's interval."""
+    """Back from uint8 codes (n, d) to float32 (n, d): the centre of each code's interval.
+
+    Taught in 05_quantisation, section "2. Scalar quantisation: fewer bits per number".
+    """
     return (low + (codes.astype(np.float32) + 0.5) * step).astype(np.float32)
 
 
 def squared_distances(X: np.ndarray, C: np.ndarray) -> np.ndarray:
-    """||x - c||^2 for every pair: (n, d), (k, d) -> (n, k), via ||x||^2 - 2 x.c + ||c||^2."""
+    """||x - c||^2 for every pair: (n, d), (k, d) -> (n, k), via ||x||^2 - 2 x.c + ||c||^2.
+
+    Taught in 05_quantisation, section "3. k-means vector quantisation: one codeword per vector".
+    """
     return np.maximum((X * X).sum(1)[:, None] - 2 * X @ C.T + (C * C).sum(1)[None, :], 0)
 
 
 def nearest(X: np.ndarray, C: np.ndarray) -> np.ndarray:
     """Index of the nearest row of C for each row of X: (n, d), (k, d) -> (n,).
-    ||x||^2 is the same for every c, so only ||c||^2 - 2 x.c is compared."""
+    ||x||^2 is the same for every c, so only ||c||^2 - 2 x.c is compared.
+    Taught in 05_quantisation, section "3. k-means vector quantisation: one codeword per vector"."""
     return ((C * C).sum(1)[None, :] - 2 * X @ C.T).argmin(1)
 
 
@@ -43,6 +51,7 @@ def kmeans(X: np.ndarray, n_clusters: int, n_iter: int = 25, seed: int = 0) -> n
     """Lloyd's k-means from random data points; returns the codebook (n_clusters, d).
 
     An empty cluster is re-seeded on a random point, so every codeword stays in use.
+    Taught in 05_quantisation, section "3. k-means vector quantisation: one codeword per vector".
     """
     X = np.asarray(X, np.float32)
     if len(X) < n_clusters:
@@ -64,11 +73,11 @@ class ProductQuantizer:
     """Product quantisation: split vectors into ``n_subvectors`` parts, k-means each part into
     2**n_bits codewords (1 <= n_bits <= 8), store one code per part. Search is exact on the codes with
     asymmetric distances (query uncompressed, database compressed) through lookup tables.
-    Taught in 05_quantisation.
 
     scikit-learn conventions: parameters under their own names; what ``fit`` learns ends in ``_``
     (``codebooks_`` (n_subvectors, 2**n_bits, d / n_subvectors)); what ``add`` stores is ``codes_``
     (n_database, n_subvectors) uint8.
+    Taught in 05_quantisation, section "4. Product quantisation, by hand".
     """
 
     def __init__(self, n_subvectors: int, n_bits: int = 8, seed: int = 0, n_iter: int = 25,

@@ -15,6 +15,7 @@ def record(method: str, dataset: str, metrics: dict, notebook: str,
     """Add or replace the row (method, dataset) with ``metrics`` (numbers only); returns the row.
 
     ``path`` defaults to ``results.json`` in the data folder (``helpers.env.data_dir``).
+    Used in 00_start_here, section "6. A first search engine: raw pixels".
     """
     path = Path(path) if path is not None else data_dir() / "results.json"
     rows = load(path)
@@ -28,7 +29,10 @@ def record(method: str, dataset: str, metrics: dict, notebook: str,
 
 
 def load(path: Path | str | None = None) -> list[dict]:
-    """All rows of the leaderboard (an empty list if no notebook has recorded anything)."""
+    """All rows of the leaderboard (an empty list if no notebook has recorded anything).
+
+    Used in 00_start_here, section "6. A first search engine: raw pixels".
+    """
     path = Path(path) if path is not None else data_dir() / "results.json"
     if not path.exists():
         return []

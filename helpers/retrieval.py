@@ -16,7 +16,8 @@ from helpers.env import KitError
 
 def l2_normalise(X: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length: array (n, d) -> float32 (n, d). A zero row is an error:
-    cosine similarity is undefined for it."""
+    cosine similarity is undefined for it.
+    Taught in 04_cosine_retrieval, section "1. Cosine similarity"."""
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2:
         raise KitError(f"expected a 2-D array (n_vectors, n_features), got shape {X.shape}")
@@ -51,6 +52,7 @@ def search(queries: np.ndarray, gallery: np.ndarray, k: int = 10):
 
     ``queries`` (n_query, d), ``gallery`` (n_gallery, d). A ``k`` larger than the gallery
     returns the whole gallery.
+    Taught in 04_cosine_retrieval, section "2. Top-k search, three ways".
     """
     G = l2_normalise(gallery)
     Q, k = _checked_queries(queries, G.shape[1], len(G), k)
@@ -64,6 +66,7 @@ class CosineIndex:
     ``search`` multiplies the queries with gallery blocks of ``block`` rows into one reused buffer
     and keeps each block's top k, then merges: the same results as ``search`` with a small,
     cache-friendly working set (about 0.8-0.9x faiss.IndexFlatIP here; benchmarks/search_vs_faiss.py).
+    Taught in 04_cosine_retrieval, section "2. Top-k search, three ways".
     """
 
     def __init__(self, gallery: np.ndarray, block: int = 4096, query_block: int = 1024):
@@ -100,7 +103,8 @@ class CosineIndex:
 
 def save_index(path: Path | str, features: np.ndarray, paths, spec: dict) -> Path:
     """Write an index file (.npz, no pickles): features (n, d), image paths, and the extractor's spec
-    (``helpers.extractors``), so that a search with other features is refused."""
+    (``helpers.extractors``), so that a search with other features is refused.
+    Plumbing: not taught in a notebook."""
     path = Path(path)
     if path.suffix != ".npz":
         raise KitError(f"index files end in .npz, got {path.name}")
@@ -114,7 +118,8 @@ def save_index(path: Path | str, features: np.ndarray, paths, spec: dict) -> Pat
 def load_index(path: Path | str, spec: dict | None = None) -> dict:
     """Read an index file safely (``allow_pickle=False``): a dict with features, paths, feature_name and
     spec. If ``spec`` is given, an index made by another extractor (or another version of it: other
-    weights, preprocessing or pooling) is refused with a clear error."""
+    weights, preprocessing or pooling) is refused with a clear error.
+    Plumbing: not taught in a notebook."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as z:

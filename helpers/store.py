@@ -15,7 +15,10 @@ from helpers.env import KitError, data_dir as data_dir_of
 
 
 def sha256_file(path: Path | str) -> str:
-    """sha256 of one file's bytes, read in blocks (weights files are large)."""
+    """sha256 of one file's bytes, read in blocks (weights files are large).
+
+    Plumbing: not taught in a notebook.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -24,7 +27,10 @@ def sha256_file(path: Path | str) -> str:
 
 
 def fingerprint(paths) -> str:
-    """sha256 over the names and bytes of files: changes whenever any image changes."""
+    """sha256 over the names and bytes of files: changes whenever any image changes.
+
+    Plumbing: not taught in a notebook.
+    """
     h = hashlib.sha256()
     for p in paths:
         h.update(Path(p).name.encode())
@@ -35,7 +41,10 @@ def fingerprint(paths) -> str:
 
 
 def dataset_id(name: str, data_dir: Path | str | None = None) -> str:
-    """The identity of an embedded dataset: the sha256 of its manifest (which holds every file's sha256)."""
+    """The identity of an embedded dataset: the sha256 of its manifest (which holds every file's sha256).
+
+    Used in 02_cnn_features, section "4. Training a small CNN with cross-entropy".
+    """
     manifest = data_dir_of(data_dir) / name / "manifest.json"
     if not manifest.is_file():
         raise KitError(f"dataset {name!r} is not built: python -m helpers datasets build {name}")
@@ -47,7 +56,10 @@ def _models(data_dir) -> Path:
 
 
 def model_path(name: str, config: dict, data_dir: Path | str | None = None) -> Path:
-    """``data/models/<name>-<hash of config>.pt``: a model trained with other settings is never loaded."""
+    """``data/models/<name>-<hash of config>.pt``: a model trained with other settings is never loaded.
+
+    Plumbing: not taught in a notebook.
+    """
     key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
     return _models(data_dir) / f"{name}-{key}.pt"
 
@@ -58,6 +70,7 @@ def save_model(model, name: str, config: dict, history: dict | None = None, note
 
     ``model`` needs ``hparams`` (the keyword arguments that rebuild it) and its class must live in
     ``helpers.models``; ``extra`` holds what using it needs besides weights (e.g. input mean and std).
+    Used in 02_cnn_features, section "4. Training a small CNN with cross-entropy".
     """
     import torch
     path = model_path(name, config, data_dir)
@@ -71,7 +84,10 @@ def save_model(model, name: str, config: dict, history: dict | None = None, note
 
 
 def model_record(name: str, config: dict | None = None, data_dir: Path | str | None = None) -> dict | None:
-    """The JSON record of a saved model (exactly ``config`` if given, else the latest), or None."""
+    """The JSON record of a saved model (exactly ``config`` if given, else the latest), or None.
+
+    Plumbing: not taught in a notebook.
+    """
     meta = model_path(name, config, data_dir).with_suffix(".json") if config is not None \
         else _models(data_dir) / f"{name}.json"
     try:
@@ -87,6 +103,7 @@ def load_model(name: str, config: dict | None = None, data_dir: Path | str | Non
     """(model, record) for a saved model: exactly ``config`` if given, else the latest saved ``name``.
 
     A missing model gives None with ``missing_ok``, else an error that names the notebook that trains it.
+    Used in 02_cnn_features, section "4. Training a small CNN with cross-entropy".
     """
     import torch
     from helpers import models

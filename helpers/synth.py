@@ -24,7 +24,10 @@ SUPER = 3  # draw at 3x and downsample: smooth edges
 
 @lru_cache(maxsize=None)
 def photo(name: str) -> np.ndarray:
-    """One of the bundled real photos as a uint8 array (H, W, 3)."""
+    """One of the bundled real photos as a uint8 array (H, W, 3).
+
+    Plumbing: not taught in a notebook.
+    """
     if name in ("china", "flower"):
         from sklearn.datasets import load_sample_image
         return load_sample_image(f"{name}.jpg")
@@ -86,7 +89,10 @@ def _lighting(arr: np.ndarray, p: dict) -> np.ndarray:
 
 
 def sample_shape_params(index: int, seed: int = 0) -> dict:
-    """The recorded parameters of image ``index`` of the shapes dataset."""
+    """The recorded parameters of image ``index`` of the shapes dataset.
+
+    Plumbing: not taught in a notebook.
+    """
     rng = np.random.default_rng([seed, index])
     label = SHAPE_CLASSES[index % len(SHAPE_CLASSES)]
     hue = PREFERRED_HUE[label] + rng.normal(0, 0.015) if rng.random() < 0.8 else rng.random()
@@ -109,7 +115,10 @@ def sample_shape_params(index: int, seed: int = 0) -> dict:
 
 
 def render_shape(p: dict, size: int = 48) -> Image.Image:
-    """Draw one shapes image from its parameters (see ``sample_shape_params``)."""
+    """Draw one shapes image from its parameters (see ``sample_shape_params``).
+
+    Used in 01_colour_histograms, section "1. A colour histogram, by hand".
+    """
     S = size * SUPER
     # background: a crop of a bundled photo, or a two-colour gradient
     if p["background"] == "photo":
@@ -148,7 +157,10 @@ def render_shape(p: dict, size: int = 48) -> Image.Image:
 
 
 def catalogue_items(n_per_photo: int = 4, seed: int = 0) -> list[dict]:
-    """Item definitions: a square crop (photo, x, y, side) of a bundled photo per item."""
+    """Item definitions: a square crop (photo, x, y, side) of a bundled photo per item.
+
+    Plumbing: not taught in a notebook.
+    """
     items = []
     for p_i, name in enumerate(PHOTOS):
         h, w = photo(name).shape[:2]
@@ -161,7 +173,10 @@ def catalogue_items(n_per_photo: int = 4, seed: int = 0) -> list[dict]:
 
 
 def sample_view_params(view: int, item_index: int, seed: int = 0) -> dict:
-    """Shopper-view parameters; view 0 is the clean catalogue (product) shot."""
+    """Shopper-view parameters; view 0 is the clean catalogue (product) shot.
+
+    Plumbing: not taught in a notebook.
+    """
     if view == 0:
         return dict(shift_x=0.0, shift_y=0.0, zoom=1.0, rotation=0.0, flip=0, perspective=0.0,
                     brightness=1.0, contrast=1.0, cast_r=1.0, cast_g=1.0, cast_b=1.0,
@@ -178,7 +193,10 @@ def sample_view_params(view: int, item_index: int, seed: int = 0) -> dict:
 
 
 def render_view(item: dict, v: dict, size: int = 128) -> Image.Image:
-    """One photo of a catalogue item as a shopper might take it."""
+    """One photo of a catalogue item as a shopper might take it.
+
+    Used in 01_colour_histograms, section "4. Where histograms break: controlled sweeps".
+    """
     img = photo(item["photo"])
     h, w = img.shape[:2]
     side = item["side"] / v["zoom"]

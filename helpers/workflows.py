@@ -16,6 +16,7 @@ def index_folder(folder: Path | str, feature: str, out: Path | str, data_dir: Pa
     """Features ``feature`` of every image under ``folder`` (recursively, streamed) into the index ``out``.
 
     Unreadable files are skipped and listed with the reason under "skipped".
+    Plumbing: not taught in a notebook.
     """
     from helpers.extractors import get
     from helpers.features import compute
@@ -37,6 +38,7 @@ def search_index(index_path: Path | str, image: Path | str, k: int = 10, feature
 
     The query is described by the extractor the index was made with; an index made by another extractor,
     or by another version of it, is refused. ``feature`` (optional) insists on one extractor.
+    Plumbing: not taught in a notebook.
     """
     from helpers.extractors import get
     from helpers.features import compute
@@ -58,6 +60,7 @@ def evaluate_folder(folder: Path | str, feature: str, k: int = 10, queries_per_c
 
     Every image queries all the others (``queries_per_class=None``), or a seeded ``queries_per_class``
     per class query the rest (the notebooks' protocol). Returns P@k, R@k, mAP, mAP@k and the counts.
+    Plumbing: not taught in a notebook.
     """
     from helpers import metrics
     from helpers.datasets import load_folder, split_query_gallery

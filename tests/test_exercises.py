@@ -1,13 +1,19 @@
 """Every exercise check works both ways: the solution passes; the stub and a typical mistake fail
 with a message that names the problem, and no message gives the expected answer away."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 from PIL import Image
 
-from helpers import exercises as ex
-from helpers.exercises import ExerciseError
+from helpers.exercises import (ExerciseError, nb00_start_here, nb01_colour_histograms, nb02_cnn_features,
+                               nb03_autoencoders, nb04_cosine_retrieval, nb05_quantisation)
+
+MODULES = [nb00_start_here, nb01_colour_histograms, nb02_cnn_features, nb03_autoencoders, nb04_cosine_retrieval,
+           nb05_quantisation]
+ex = SimpleNamespace(**{name: getattr(m, name) for m in MODULES for name in dir(m) if name.startswith("check_")})
 
 
 def stub(*args, **kwargs):
@@ -163,3 +169,13 @@ def test_value_exercises_best_bins_best_layer_and_m():
         ex.check_choose_m(8, 128, 40_000_000, 2_000_000)
     with pytest.raises(ExerciseError, match="does not divide"):
         ex.check_choose_m(20, 128, 40_000_000, 2_000_000)
+
+
+def test_one_exercise_module_per_notebook_and_each_notebook_imports_its_own():
+    import json
+    from pathlib import Path
+    for m in MODULES:
+        stem = m.__name__.rsplit(".nb", 1)[1]
+        nb = Path(__file__).resolve().parent.parent / "notebooks" / f"{stem}.ipynb"
+        setup = "".join(next(c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")["source"])
+        assert f"from helpers.exercises.nb{stem} import" in setup, stem

@@ -1,0 +1,37 @@
+"""Answer-safe checks for the exercises, one module per notebook: they say which property failed, never the answer.
+
+Each ``check_...`` function takes the student's function (or result), runs it on cases the student cannot
+see, and raises ``ExerciseError`` with a hint, or prints a short success line. A notebook imports its own
+module, e.g. ``from helpers.exercises.nb01_colour_histograms import check_best_n_bins``.
+"""
+from __future__ import annotations
+
+class ExerciseError(AssertionError):
+    """Raised by a check: the message says what is wrong and hints how to fix it."""
+
+
+def _call(func, *args, **kwargs):
+    try:
+        return func(*args, **kwargs)
+    except NotImplementedError:
+        raise ExerciseError("not answered yet: replace `raise NotImplementedError()` with your code") from None
+
+
+def _number(value, what: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ExerciseError(f"{what} should return one number, got {type(value).__name__}") from None
+
+
+def _check_best_choice(best, scores: dict, best_name: str, scores_name: str, what: str) -> None:
+    """Shared by the 'pick the best by validation mAP' exercises."""
+    if not isinstance(scores, dict) or len(scores) < 3:
+        raise ExerciseError(f"{scores_name} should map at least 3 {what} you tried to their mAP")
+    if any(not 0 <= v <= 1 for v in scores.values()):
+        raise ExerciseError(f"the values of {scores_name} should be mAPs, between 0 and 1")
+    if best not in scores:
+        raise ExerciseError(f"{best_name} must be one of the {what} in {scores_name}")
+    if scores[best] < max(scores.values()):
+        raise ExerciseError(f"{best_name} does not have the highest mAP in {scores_name}")
+
