@@ -23,25 +23,32 @@ class KitError(ValueError):
     """
 
 
+def course_dir() -> Path:
+    """The course folder (the one holding ``notebooks/``): the checkout that holds this package; after a plain
+    ``pip install .`` (no checkout), the nearest folder at or above the current one that has ``notebooks/``,
+    else the current folder.
+    Plumbing: not taught in a notebook.
+    """
+    if (CHECKOUT / "pyproject.toml").is_file() and (CHECKOUT / "notebooks").is_dir():
+        return CHECKOUT
+    here = Path.cwd().resolve()
+    return next((folder for folder in (here, *here.parents) if (folder / "notebooks").is_dir()), here)
+
+
 def data_dir(folder: Path | str | None = None) -> Path:
     """Where datasets, caches, trained models and results live.
 
-    ``folder`` if given; else the environment variable ``CBIR_DATA``; else ``data/`` of the checkout
-    that holds this package; after a plain ``pip install .`` (no checkout), ``data/`` of the nearest
-    folder above the current one that has ``notebooks/`` and ``data/``, else ``./data``.
+    ``folder`` if given; else the environment variable ``CBIR_DATA``; else ``data/`` of the course folder
+    (``course_dir``: the checkout, or after ``pip install .`` the folder with ``notebooks/`` you work in).
     Used in 00_start_here, section "Setup".
     """
     if folder is not None:
         return Path(folder)
     if os.environ.get("CBIR_DATA"):
         return Path(os.environ["CBIR_DATA"]).expanduser().resolve()
-    if (CHECKOUT / "pyproject.toml").is_file() and (CHECKOUT / "notebooks").is_dir():
-        return CHECKOUT / "data"
-    here = Path.cwd().resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "notebooks").is_dir() and (candidate / "data").is_dir():
-            return candidate / "data"
-    return here / "data"
+    return course_dir() / "data"
+
+
 # Measured with `make outputs` from an empty data/ on the reference machine (2 cores, no GPU), whose
 # matrix-product speed is REFERENCE_GFLOPS; doctor() scales them to the machine it runs on.
 REFERENCE_GFLOPS = 150.0

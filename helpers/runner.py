@@ -7,13 +7,16 @@ from pathlib import Path
 
 from helpers.env import KitError
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
 
 def notebooks(names=None) -> list[Path]:
     """The course notebooks in order, or the ones named (a path or a name like ``00``)."""
-    every = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    from helpers.env import course_dir
+    folder = course_dir() / "notebooks"
+    every = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if not every:
+        raise KitError(f"no course notebooks found in {folder}: run this from the course folder")
     if not names:
         return every
     chosen = []

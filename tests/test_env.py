@@ -49,8 +49,7 @@ def test_data_dir_order_argument_environment_checkout_then_working_folder(tmp_pa
     monkeypatch.setattr(env, "CHECKOUT", tmp_path / "site-packages")    # `pip install .`: no checkout around
     course = tmp_path / "course"
     (course / "notebooks" / "sub").mkdir(parents=True)
-    (course / "data").mkdir()
     monkeypatch.chdir(course / "notebooks" / "sub")
-    assert env.data_dir() == course / "data"                             # the course folder above
+    assert env.data_dir() == course / "data" and env.course_dir() == course   # the course folder above
     monkeypatch.chdir(tmp_path)
     assert env.data_dir() == tmp_path / "data"
