@@ -29,7 +29,7 @@ if __name__ == "__main__":
     k = 10
     flat = faiss.IndexFlatIP(512)
     flat.add(l2_normalise(gallery))
-    index = CosineIndex(gallery)
+    index = CosineIndex().fit(gallery)
     (t_faiss, t_ours), ((d_faiss, i_faiss), (d_ours, i_ours)) = interleaved_best(
         [lambda: flat.search(l2_normalise(queries), k), lambda: index.search(queries, k)])
     same = (i_faiss == i_ours).mean()

@@ -8,50 +8,34 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
-
-
-def cmd_doctor(args) -> int:
-    from helpers.env import doctor, format_doctor
-    report = doctor(args.data_dir)
-    print(json.dumps(report, indent=1) if args.json else format_doctor(report))
-    return 0
-
-
-def cmd_datasets(args) -> int:
-    from helpers import datasets
-    names = datasets.EMBEDDED if args.name == "all" else (args.name,)
-    rows = []
-    for name in names:
-        start = time.perf_counter()
-        already = not args.force and datasets.verify(name, args.data_dir, seed=args.seed)
-        root = datasets.build(name, args.data_dir, seed=args.seed, force=args.force)
-        manifest = json.loads((root / "manifest.json").read_text())
-        rows.append({"name": name, "path": str(root), "n_images": manifest["n_images"],
-                     "status": "verified" if already else "built",
-                     "seconds": round(time.perf_counter() - start, 1)})
-    if args.json:
-        print(json.dumps(rows, indent=1))
-    else:
-        for r in rows:
-            print(f"{r['name']:<10} {r['status']:<8} {r['n_images']:>5} images in {r['path']} ({r['seconds']} s)")
-    return 0
-
-
-def cmd_run(args) -> int:
-    from helpers import runner
-    out = None if args.in_place else Path(args.out)
-    results = runner.run(args.notebooks, out)
-    print(json.dumps(results, indent=1) if args.json else runner.format_summary(results))
-    return 0 if all(r["ok"] for r in results) else 1
 
 
 def _emit(args, result, text: str) -> int:
     """The one way commands print: JSON on stdout with --json, else readable text."""
     print(json.dumps(result, indent=1) if args.json else text)
     return 0
+
+
+def cmd_doctor(args) -> int:
+    from helpers.env import doctor, format_doctor
+    report = doctor(args.data_dir)
+    return _emit(args, report, format_doctor(report))
+
+
+def cmd_datasets(args) -> int:
+    from helpers.workflows import build_datasets
+    rows = build_datasets(args.name, args.data_dir, seed=args.seed, force=args.force)
+    return _emit(args, rows, "\n".join(f"{r['name']:<10} {r['status']:<8} {r['n_images']:>5} images in {r['path']} "
+                                       f"({r['seconds']} s)" for r in rows))
+
+
+def cmd_run(args) -> int:
+    from helpers import runner
+    results = runner.run(args.notebooks, None if args.in_place else Path(args.out))
+    _emit(args, results, runner.format_summary(results))
+    return 0 if all(r["ok"] for r in results) else 1
 
 
 def _report_skipped(skipped) -> None:
@@ -87,11 +71,8 @@ def cmd_student(args) -> int:
     from helpers import runner
     from helpers.student import write_student_copies
     written = write_student_copies(args.out, runner.notebooks(args.notebooks))
-    if args.json:
-        print(json.dumps({"written": [str(p) for p in written]}, indent=1))
-    else:
-        print(f"wrote {len(written)} student notebooks to {args.out} (solutions replaced by NotImplementedError)")
-    return 0
+    return _emit(args, {"written": [str(p) for p in written]},
+                 f"wrote {len(written)} student notebooks to {args.out} (solutions replaced by NotImplementedError)")
 
 
 def build_parser() -> argparse.ArgumentParser:

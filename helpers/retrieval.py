@@ -61,27 +61,41 @@ def search(queries: np.ndarray, gallery: np.ndarray, k: int = 10):
 
 
 class CosineIndex:
-    """Exact cosine search over a fixed gallery, normalised once.
+    """Exact cosine search over a fixed gallery, normalised once: ``CosineIndex().fit(X_gallery)``.
 
     ``search`` multiplies the queries with gallery blocks of ``block`` rows into one reused buffer
     and keeps each block's top k, then merges: the same results as ``search`` with a small,
     cache-friendly working set (about 0.8-0.9x faiss.IndexFlatIP here; benchmarks/search_vs_faiss.py).
+    scikit-learn conventions: parameters under their own names, ``fit`` learns ``gallery_t_``.
     Taught in 04_cosine_retrieval, section "2. Top-k search, three ways".
     """
 
-    def __init__(self, gallery: np.ndarray, block: int = 4096, query_block: int = 1024):
-        import torch
-        # stored transposed, (d, n_gallery): each block is then a plain slice for the matrix product
-        self.gallery_t = torch.from_numpy(np.ascontiguousarray(l2_normalise(gallery).T))
+    def __init__(self, block: int = 4096, query_block: int = 1024):
         self.block, self.query_block = block, query_block
 
+    def __repr__(self) -> str:
+        return f"CosineIndex(block={self.block}, query_block={self.query_block})"
+
+    def fit(self, X_gallery: np.ndarray) -> "CosineIndex":
+        """Normalise and store the gallery (n_gallery, d), transposed to (d, n_gallery): each block is then
+        a plain slice for the matrix product."""
+        import torch
+        self.gallery_t_ = torch.from_numpy(np.ascontiguousarray(l2_normalise(X_gallery).T))
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "gallery_t_"):
+            raise KitError("call fit(X_gallery) before search()")
+
     def __len__(self) -> int:
-        return self.gallery_t.shape[1]
+        self._check_fitted()
+        return self.gallery_t_.shape[1]
 
     def search(self, queries: np.ndarray, k: int = 10):
         """(scores, indices), each (n_query, k), best first; same results as ``search``."""
         import torch
-        Q, k = _checked_queries(queries, self.gallery_t.shape[0], len(self), k)
+        self._check_fitted()
+        Q, k = _checked_queries(queries, self.gallery_t_.shape[0], len(self), k)
         Q = torch.from_numpy(Q)
         buf = torch.empty(min(len(Q), self.query_block), min(self.block, len(self)))
         scores, indices = [], []
@@ -89,7 +103,7 @@ class CosineIndex:
             Qb = Q[qs:qs + self.query_block]
             block_scores, block_indices = [], []
             for gs in range(0, len(self), self.block):
-                Gb = self.gallery_t[:, gs:gs + self.block]           # (d, n_block)
+                Gb = self.gallery_t_[:, gs:gs + self.block]           # (d, n_block)
                 sims = buf[:len(Qb), :Gb.shape[1]]
                 torch.mm(Qb, Gb, out=sims)                           # (n_query_block, n_block)
                 s, i = torch.topk(sims, min(k, Gb.shape[1]), dim=1)

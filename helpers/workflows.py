@@ -81,3 +81,20 @@ def evaluate_folder(folder: Path | str, feature: str, k: int = 10, queries_per_c
     result.update(feature=feature, folder=str(folder), n_classes=len(class_names),
                   skipped=[{"path": str(p), "reason": r} for p, r in skipped])
     return result
+
+
+def build_datasets(name: str = "all", data_dir: Path | str | None = None, seed: int = 0, force: bool = False) -> list:
+    """Build (or verify) the embedded datasets: one row per dataset with its status and time.
+    Plumbing: not taught in a notebook.
+    """
+    import json
+    import time
+    from helpers import datasets
+    rows = []
+    for one in (datasets.EMBEDDED if name == "all" else (name,)):
+        start = time.perf_counter()
+        already = not force and datasets.verify(one, data_dir, seed=seed)
+        root = datasets.build(one, data_dir, seed=seed, force=force)
+        rows.append({"name": one, "path": str(root), "n_images": json.loads((root / "manifest.json").read_text())["n_images"],
+                     "status": "verified" if already else "built", "seconds": round(time.perf_counter() - start, 1)})
+    return rows

@@ -24,7 +24,7 @@ def test_search_matches_sklearn_cosine_neighbours(data):
 def test_cosine_index_equals_search_and_faiss(data):
     import faiss
     queries, gallery = data
-    index = CosineIndex(gallery, block=64, query_block=3)  # many blocks: the merge must be exact
+    index = CosineIndex(block=64, query_block=3).fit(gallery)  # many blocks: the merge must be exact
     s1, i1 = index.search(queries, 10)
     s2, i2 = search(queries, gallery, 10)
     flat = faiss.IndexFlatIP(16)
@@ -35,7 +35,7 @@ def test_cosine_index_equals_search_and_faiss(data):
 
 def test_self_query_ranks_first_with_cosine_one(data):
     _, gallery = data
-    scores, idx = CosineIndex(gallery).search(gallery[:4], 1)
+    scores, idx = CosineIndex().fit(gallery).search(gallery[:4], 1)
     assert idx[:, 0].tolist() == [0, 1, 2, 3] and np.allclose(scores, 1.0, atol=1e-5)
 
 
@@ -43,7 +43,7 @@ def test_k_larger_than_gallery_returns_whole_gallery(data):
     queries, gallery = data
     scores, idx = search(queries, gallery[:3], k=10)
     assert idx.shape == (7, 3) and sorted(idx[0]) == [0, 1, 2]
-    assert CosineIndex(gallery[:3]).search(queries, 10)[1].shape == (7, 3)
+    assert CosineIndex().fit(gallery[:3]).search(queries, 10)[1].shape == (7, 3)
 
 
 def test_bad_input_is_explained(data):
@@ -53,7 +53,7 @@ def test_bad_input_is_explained(data):
     with pytest.raises(ValueError, match="same feature extractor"):
         search(queries[:, :8], gallery)
     with pytest.raises(ValueError, match="k must be"):
-        CosineIndex(gallery).search(queries, 0)
+        CosineIndex().fit(gallery).search(queries, 0)
     assert np.allclose(np.linalg.norm(l2_normalise(gallery), axis=1), 1.0)
 
 
@@ -82,3 +82,12 @@ def test_index_file_round_trip_and_wrong_extractor(tmp_path, data):
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
     with pytest.raises(ValueError, match="not an index made by this kit"):
         load_index(tmp_path / "other.npz")
+
+
+def test_cosine_index_follows_scikit_learn_conventions(data):
+    _, gallery = data
+    index = CosineIndex(block=128)
+    assert repr(index) == "CosineIndex(block=128, query_block=1024)" and not hasattr(index, "gallery_t_")
+    with pytest.raises(KitError, match="call fit"):
+        index.search(gallery[:2])
+    assert index.fit(gallery) is index and len(index) == len(gallery)
