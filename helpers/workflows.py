@@ -19,7 +19,7 @@ def index_folder(folder: Path | str, feature: str, out: Path | str, data_dir: Pa
     Plumbing: not taught in a notebook.
     """
     from helpers.extractors import get
-    from helpers.features import compute
+    from helpers.pipeline import compute
     from helpers.images import IMAGE_EXTENSIONS, list_images
     from helpers.retrieval import save_index
     paths = list_images(folder)
@@ -41,7 +41,7 @@ def search_index(index_path: Path | str, image: Path | str, k: int = 10, feature
     Plumbing: not taught in a notebook.
     """
     from helpers.extractors import get
-    from helpers.features import compute
+    from helpers.pipeline import compute
     from helpers.retrieval import load_index, search
     name = feature or load_index(index_path)["feature_name"]
     index = load_index(index_path, get(name).spec(data_dir))
@@ -64,7 +64,7 @@ def evaluate_folder(folder: Path | str, feature: str, k: int = 10, queries_per_c
     """
     from helpers import metrics
     from helpers.datasets import load_folder, split_query_gallery
-    from helpers.features import compute_cached
+    from helpers.pipeline import compute_cached
     from helpers.retrieval import l2_normalise
     paths, labels, class_names = load_folder(folder)
     X, kept, skipped = compute_cached(feature, paths, data_dir=data_dir)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import extractors, features
+from helpers import extractors, pipeline
 from helpers.env import KitError
 from helpers.extractors import REGISTRY, Extractor, get, register, spec_key
 from helpers.models import ConvAutoencoder
@@ -38,7 +38,7 @@ def test_a_trained_model_becomes_a_feature_once_saved(tmp_path):
     torch.manual_seed(0)
     ae = ConvAutoencoder(8).eval()
     save_model(ae, "autoencoder", {"seed": 0}, notebook="03_autoencoders", extra={"size": 48}, data_dir=tmp_path)
-    X, kept, _ = features.compute("autoencoder", sorted(folder.iterdir()), data_dir=tmp_path)
+    X, kept, _ = pipeline.compute("autoencoder", sorted(folder.iterdir()), data_dir=tmp_path)
     images = [Image.open(p).convert("RGB").resize((48, 48), Image.BICUBIC) for p in kept]
     x = torch.tensor(np.stack([np.asarray(im) for im in images]), dtype=torch.float32).permute(0, 3, 1, 2) / 255
     with torch.inference_mode():
@@ -57,7 +57,7 @@ def test_a_new_extractor_is_one_entry_plus_its_function(tmp_path):
     register(Extractor("mean_colour_test", "mean RGB", "descriptor", load))
     try:
         Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "r.png")
-        X, _, _ = features.compute_cached("mean_colour_test", [tmp_path / "r.png"], data_dir=tmp_path)
+        X, _, _ = pipeline.compute_cached("mean_colour_test", [tmp_path / "r.png"], data_dir=tmp_path)
         assert np.allclose(X, [[1, 0, 0]])
     finally:
         del REGISTRY["mean_colour_test"]

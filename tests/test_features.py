@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import features
+from helpers import features, pipeline
 
 
 def test_colour_hist_matches_numpy_histogramdd():
@@ -36,7 +36,7 @@ def test_gem_between_average_and_max():
 
 
 def test_pooling_options_and_batching_agree_with_one_big_batch():
-    from helpers.models import load_backbone
+    from helpers.backbones import load_backbone
     model, preprocess = load_backbone()
     imgs = [np.random.default_rng(i).integers(0, 256, (40, 40, 3), dtype=np.uint8) for i in range(5)]
     a = features.extract_features(model, imgs, preprocess, batch_size=2, progress=False)
@@ -57,37 +57,37 @@ def test_compute_cached_skips_bad_files_and_notices_changes(tmp_path):
     Image.new("RGB", (10, 10), "blue").save(folder / "b.png")
     (folder / "c.png").write_text("broken")
     paths = sorted(folder.iterdir())
-    X, kept, skipped = features.compute_cached("colour_hist", paths, data_dir=tmp_path)
+    X, kept, skipped = pipeline.compute_cached("colour_hist", paths, data_dir=tmp_path)
     assert X.shape == (2, 512) and [p.name for p in kept] == ["a.png", "b.png"] and skipped[0][0].name == "c.png"
-    X2, kept2, skipped2 = features.compute_cached("colour_hist", paths, data_dir=tmp_path)
+    X2, kept2, skipped2 = pipeline.compute_cached("colour_hist", paths, data_dir=tmp_path)
     assert np.array_equal(X, X2) and len(list((tmp_path / "cache").iterdir())) == 1
     assert kept2 == kept and skipped2 == skipped
     import os
     relative = [Path(os.path.relpath(p)) for p in paths]  # the same files spelled another way: same cache,
-    X4, kept4, _ = features.compute_cached("colour_hist", relative, data_dir=tmp_path)  # the caller's paths back
+    X4, kept4, _ = pipeline.compute_cached("colour_hist", relative, data_dir=tmp_path)  # the caller's paths back
     assert np.array_equal(X, X4) and kept4 == relative[:2]
     Image.new("RGB", (10, 10), "green").save(folder / "a.png")  # content changed: the cache is not reused
-    X3, _, _ = features.compute_cached("colour_hist", paths, data_dir=tmp_path)
+    X3, _, _ = pipeline.compute_cached("colour_hist", paths, data_dir=tmp_path)
     assert not np.array_equal(X, X3) and len(list((tmp_path / "cache").iterdir())) == 2
     with pytest.raises(ValueError, match="unknown feature"):
-        features.compute("sift", paths)
+        pipeline.compute("sift", paths)
 
 
 def test_cache_misses_when_the_extractor_spec_changes_and_rebuilds_a_corrupt_file(tmp_path, monkeypatch):
     from helpers import extractors
     Image.new("RGB", (10, 10), "red").save(tmp_path / "a.png")
     paths = [tmp_path / "a.png"]
-    first = features.cache_path("colour_hist", paths, tmp_path)
+    first = pipeline.cache_path("colour_hist", paths, tmp_path)
     monkeypatch.setattr(extractors, "SPEC_FORMAT", extractors.SPEC_FORMAT + 1)   # e.g. the pooling changed
-    assert features.cache_path("colour_hist", paths, tmp_path) != first
+    assert pipeline.cache_path("colour_hist", paths, tmp_path) != first
     monkeypatch.undo()
-    X, _, _ = features.compute_cached("colour_hist", paths, data_dir=tmp_path)
+    X, _, _ = pipeline.compute_cached("colour_hist", paths, data_dir=tmp_path)
     for damage in (b"", b"PK\x03\x04 truncated zip", b"not a cache at all"):
         first.write_bytes(damage)                     # truncated, corrupt: a miss, computed again
-        X2, kept, _ = features.compute_cached("colour_hist", paths, data_dir=tmp_path)
+        X2, kept, _ = pipeline.compute_cached("colour_hist", paths, data_dir=tmp_path)
         assert np.array_equal(X, X2) and kept == paths
     np.savez(first, features=X)                       # an old layout without kept/skipped: a miss too
-    assert np.array_equal(features.compute_cached("colour_hist", paths, data_dir=tmp_path)[0], X)
+    assert np.array_equal(pipeline.compute_cached("colour_hist", paths, data_dir=tmp_path)[0], X)
 
 
 def test_streaming_with_workers_equals_one_process_and_skips_bad_files(tmp_path, monkeypatch):
@@ -95,10 +95,10 @@ def test_streaming_with_workers_equals_one_process_and_skips_bad_files(tmp_path,
         Image.new("RGB", (12, 9), (6 * i, 255 - 6 * i, 90)).save(tmp_path / f"{i:02d}.png")
     (tmp_path / "bad.png").write_text("broken")
     paths = sorted(tmp_path.glob("*.png"))
-    assert features.loader_settings(len(paths), "cpu")[1] >= (1 if (__import__("os").cpu_count() or 1) > 1 else 0)
-    X, kept, skipped = features.compute("colour_hist", paths)
-    monkeypatch.setattr(features, "loader_settings", lambda n, device: (3, 0))     # no workers, odd batches
-    X1, kept1, skipped1 = features.compute("colour_hist", paths)
+    assert pipeline.loader_settings(len(paths), "cpu")[1] >= (1 if (__import__("os").cpu_count() or 1) > 1 else 0)
+    X, kept, skipped = pipeline.compute("colour_hist", paths)
+    monkeypatch.setattr(pipeline, "loader_settings", lambda n, device: (3, 0))     # no workers, odd batches
+    X1, kept1, skipped1 = pipeline.compute("colour_hist", paths)
     assert np.array_equal(X, X1) and kept == kept1 == [p for p in paths if p.name != "bad.png"]
     assert skipped == skipped1 and skipped[0][0].name == "bad.png"
     assert np.array_equal(X, features.colour_hist(kept))

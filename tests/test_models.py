@@ -3,7 +3,7 @@ import pytest
 import torch
 from skimage import data
 
-from helpers import models
+from helpers import backbones as models
 from helpers.env import KitError
 from helpers.store import sha256_file
 from helpers.features import extract_features

@@ -24,7 +24,7 @@ def folder(tmp_path):
 def test_leave_one_out_equals_each_image_as_a_one_query_split(folder, tmp_path):
     """Leave-one-out is the average of n query/gallery evaluations, each with one query and the rest as gallery."""
     result = evaluate_folder(folder, "colour_hist", k=3, data_dir=tmp_path)
-    from helpers.features import compute
+    from helpers.pipeline import compute
     from helpers.retrieval import l2_normalise
     X, kept, _ = compute("colour_hist", sorted(folder.rglob("*.png")))
     X, labels = l2_normalise(X), np.repeat(np.arange(3), 4)
