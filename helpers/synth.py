@@ -192,6 +192,11 @@ def sample_view_params(view: int, item_index: int, seed: int = 0) -> dict:
                 noise_seed=int(rng.integers(2**31)))
 
 
+@lru_cache(maxsize=48)   # a sweep re-draws the same 36 products many times: pad each photo once (<= 48 kept)
+def _reflect_padded(name: str, pad: int) -> Image.Image:
+    return Image.fromarray(np.pad(photo(name), ((pad, pad), (pad, pad), (0, 0)), mode="reflect"))
+
+
 def render_view(item: dict, v: dict, size: int = 128) -> Image.Image:
     """One photo of a catalogue item as a shopper might take it.
 
@@ -203,7 +208,7 @@ def render_view(item: dict, v: dict, size: int = 128) -> Image.Image:
     cx = item["x"] + item["side"] / 2 + v["shift_x"] * item["side"]
     cy = item["y"] + item["side"] / 2 + v["shift_y"] * item["side"]
     pad = int(side)  # reflect-pad so crops near the border stay filled
-    padded = Image.fromarray(np.pad(img, ((pad, pad), (pad, pad), (0, 0)), mode="reflect"))
+    padded = _reflect_padded(item["photo"], pad)
     cx, cy = cx + pad, cy + pad
     jit = v["perspective"] * side * np.array([-1, 1, 1, -1, 1, 1, -1, -1]) * \
         np.random.default_rng(v["noise_seed"] + 1).uniform(0.3, 1.0, 8) if v["perspective"] else np.zeros(8)
