@@ -65,10 +65,10 @@ def compute(name: str, paths, progress: bool | None = None, data_dir: Path | str
     if not paths:
         raise KitError("no image files given")
     preprocess, embed = extractor.load(data_dir)
-    batch_size, workers = loader_settings(len(paths), pick_device())
+    device = pick_device()
+    batch_size, workers = loader_settings(len(paths), device)
     loader = torch.utils.data.DataLoader(_Files(paths, preprocess, extractor.input_size), batch_size=batch_size,
-                                         num_workers=workers, collate_fn=_as_list,
-                                         pin_memory=pick_device() == "cuda")
+                                         num_workers=workers, collate_fn=_as_list, pin_memory=device == "cuda")
     chunks, kept, skipped = [], [], []
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=len(paths), unit="img", disable=not show, leave=False) as bar:

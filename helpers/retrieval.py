@@ -151,11 +151,21 @@ def load_index(path: Path | str, spec: dict | None = None) -> dict:
         raise KitError(f"{path} was made by an older version of the kit (no extractor spec): rebuild it with "
                        f"python -m helpers index FOLDER --features {index['feature_name']} --out {path.name}")
     index["spec"] = json.loads(index["spec"])
-    if spec is not None and index["spec"] != spec:
-        if index["feature_name"] != spec["name"]:
-            raise KitError(f"{path} was made with features {index['feature_name']!r}, not {spec['name']!r}: "
-                           f"search it with --features {index['feature_name']} or rebuild it")
-        changed = sorted(key for key in spec if index["spec"].get(key) != spec[key])
-        raise KitError(f"{path} was made by another version of {spec['name']!r} (changed: {', '.join(changed)}): "
-                       f"rebuild it with python -m helpers index FOLDER --features {spec['name']} --out {path.name}")
+    if spec is not None:
+        check_index_spec(index, spec, path)
     return index
+
+
+def check_index_spec(index: dict, spec: dict, path: Path | str = "the index") -> None:
+    """Refuse an index (from ``load_index``) made by another extractor, or another version of it.
+
+    Plumbing: not taught in a notebook.
+    """
+    if index["spec"] == spec:
+        return
+    if index["feature_name"] != spec["name"]:
+        raise KitError(f"{path} was made with features {index['feature_name']!r}, not {spec['name']!r}: "
+                       f"search it with --features {index['feature_name']} or rebuild it")
+    changed = sorted(key for key in spec if index["spec"].get(key) != spec[key])
+    raise KitError(f"{path} was made by another version of {spec['name']!r} (changed: {', '.join(changed)}): "
+                   f"rebuild it with python -m helpers index FOLDER --features {spec['name']} --out {Path(path).name}")

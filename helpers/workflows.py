@@ -42,9 +42,10 @@ def search_index(index_path: Path | str, image: Path | str, k: int = 10, feature
     """
     from helpers.extractors import get
     from helpers.pipeline import compute
-    from helpers.retrieval import load_index, search
-    name = feature or load_index(index_path)["feature_name"]
-    index = load_index(index_path, get(name).spec(data_dir))
+    from helpers.retrieval import check_index_spec, load_index, search
+    index = load_index(index_path)
+    name = feature or index["feature_name"]
+    check_index_spec(index, get(name).spec(data_dir), index_path)
     if not Path(image).is_file():
         raise KitError(f"cannot read the query {image}: no such file")
     X, _, skipped = compute(name, [Path(image)], progress=False, data_dir=data_dir)
