@@ -82,13 +82,16 @@ def seed_everything(seed: int = 0) -> np.random.Generator:
 def pick_device(prefer: str | None = None) -> str:
     """The best available device: ``"cuda"``, then ``"mps"`` (Apple), then ``"cpu"``.
 
-    ``prefer`` forces one (e.g. ``"cpu"`` for byte-identical results on every machine).
+    ``prefer`` forces one (e.g. ``"cpu"`` for byte-identical results on every machine); so does the
+    environment variable ``CBIR_DEVICE`` (``CBIR_DEVICE=cpu python -m helpers index ...``).
     Used in 00_start_here, section "Setup".
     """
     import torch
 
     if prefer is not None:
         return prefer
+    if os.environ.get("CBIR_DEVICE"):
+        return os.environ["CBIR_DEVICE"]
     if torch.cuda.is_available():
         return "cuda"
     mps = getattr(torch.backends, "mps", None)

@@ -105,13 +105,15 @@ def _trained(store_name: str, notebook: str, method: str, data_dir=None):
     model, record = load_model(store_name, data_dir=data_dir, notebook=notebook)
     extra = record["extra"]
     preprocess = partial(small_input, size=extra.get("size", 48), mean=extra.get("mean"), std=extra.get("std"))
-    return preprocess, partial(_run_method, model, method)
+    from helpers.env import pick_device
+    return preprocess, partial(_run_method, model.to(pick_device()).eval(), method)
 
 
 def _run_method(model, method: str, x):
     import torch
+    device = next(model.parameters()).device
     with torch.inference_mode():
-        return getattr(model, method)(x).float().numpy()
+        return getattr(model, method)(x.to(device)).float().cpu().numpy()
 
 
 EFFNET = dict(kind="pretrained", input_size=224, normalisation="resize 224x224 bicubic, (x - 127.5) / 127.5",
