@@ -18,8 +18,8 @@ from helpers.images import list_images
 from helpers.store import sha256_file
 
 EMBEDDED = ("shapes", "catalogue")
-GENERATOR_VERSION = 2
-SIZES = {"shapes": dict(n_per_class=120, size=48), "catalogue": dict(n_per_photo=4, n_views=5, size=128)}
+GENERATOR_VERSION = 3
+SIZES = {"shapes": dict(n_per_class=120, size=48), "catalogue": dict(n_per_photo=7, n_views=5, size=128)}
 
 
 def _rows(name: str, seed: int, small: bool):
@@ -138,11 +138,13 @@ def load_embedded(name: str, data_dir: Path | str | None = None, seed: int = 0):
     return load_folder(build(name, data_dir, seed=seed))
 
 
-def split_query_gallery(labels: np.ndarray, n_queries_per_class: int, seed: int = 0):
+def split_query_gallery(labels: np.ndarray, n_queries_per_class: int, seed: int = 0, eligible=None):
     """Seeded split: ``n_queries_per_class`` queries per class, the rest is the gallery.
 
     Every class keeps at least one image in the gallery, so each query has something
-    relevant to find. Returns (query_idx, gallery_idx), sorted int arrays.
+    relevant to find. ``eligible``: optional boolean mask (n_images,) of the images that may query
+    (the catalogue's shopper photos; its clean product shots always stay in the gallery).
+    Returns (query_idx, gallery_idx), sorted int arrays.
     Taught in 00_start_here, section "4. The protocol: queries and a gallery".
     """
     labels = np.asarray(labels)
@@ -150,11 +152,15 @@ def split_query_gallery(labels: np.ndarray, n_queries_per_class: int, seed: int 
         raise KitError(f"n_queries_per_class must be at least 1, got {n_queries_per_class}")
     rng = np.random.default_rng(seed)
     query = []
+    eligible = np.ones(len(labels), bool) if eligible is None else np.asarray(eligible, bool)
+    if eligible.shape != labels.shape:
+        raise KitError(f"eligible has shape {eligible.shape}, expected one flag per image {labels.shape}")
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
         if len(members) < 2:
             continue  # a lone image has nothing relevant to find
-        query.extend(rng.permutation(members)[:min(n_queries_per_class, len(members) - 1)])
+        allowed = members[eligible[members]]
+        query.extend(rng.permutation(allowed)[:min(n_queries_per_class, len(members) - 1, len(allowed))])
     if not query:
         raise KitError("every class has a single image: need at least 2 images in some class to query")
     query = np.sort(np.array(query))
@@ -168,12 +174,14 @@ def protocol(name: str, data_dir: Path | str | None = None, seed: int = 0) -> di
     """The course's evaluation protocol for an embedded dataset, the same in every notebook.
 
     shapes: 10 queries per class (100 queries, 1,100 gallery images, 110 relevant each);
-    catalogue: one shopper photo per product queries the other 144 images (4 relevant each).
+    catalogue: one shopper photo per product (never the clean product shot ``view0``) queries the
+    gallery of every other image (the product shot and 3 other shopper photos are relevant).
     Returns a dict with paths, labels, class_names, query_idx, gallery_idx, y_query, y_gallery.
     Taught in 00_start_here, section "4. The protocol: queries and a gallery".
     """
     paths, labels, class_names = load_embedded(name, data_dir, seed=seed)
-    query_idx, gallery_idx = split_query_gallery(labels, PROTOCOL[name], seed=seed)
+    shopper = np.array([Path(p).stem != "view0" for p in paths]) if name == "catalogue" else None
+    query_idx, gallery_idx = split_query_gallery(labels, PROTOCOL[name], seed=seed, eligible=shopper)
     return dict(paths=paths, labels=labels, class_names=class_names, query_idx=query_idx,
                 gallery_idx=gallery_idx, y_query=labels[query_idx], y_gallery=labels[gallery_idx])
 

@@ -135,3 +135,75 @@ def evaluate_leave_one_out(X: np.ndarray, labels: np.ndarray, k: int = 10) -> di
         raise KitError("every class has a single image: need at least 2 images in some class")
     result = evaluate(X[query] @ X.T, labels[query], labels, k=k, exclude=query)   # (n_query, n_images) sims
     return {**result, "n_queries": int(len(query)), "n_gallery": int(len(labels) - 1)}
+
+
+def average_precisions(sims: np.ndarray, y_query: np.ndarray, y_gallery: np.ndarray,
+                       exclude: np.ndarray | None = None) -> np.ndarray:
+    """Average precision of every query (n_query,): the numbers whose mean is ``evaluate``'s mAP.
+
+    Same arguments as ``evaluate``. Keep them to put an interval on the mean (``bootstrap_ci``).
+    Taught in 04_cosine_retrieval, section "3. Evaluation, properly".
+    """
+    sims = np.asarray(sims)
+    y_query, y_gallery = np.asarray(y_query), np.asarray(y_gallery)
+    if sims.shape != (len(y_query), len(y_gallery)):
+        raise KitError(f"sims has shape {sims.shape}, expected (n_query, n_gallery) = "
+                       f"({len(y_query)}, {len(y_gallery)})")
+    ranking = rank_gallery(sims)
+    if exclude is not None:
+        keep = ranking != np.asarray(exclude)[:, None]
+        ranking = ranking[keep].reshape(len(ranking), -1)
+    relevance = y_gallery[ranking] == y_query[:, None]
+    if (relevance.sum(1) == 0).any():
+        raise KitError(f"{int((relevance.sum(1) == 0).sum())} queries have no relevant item in the gallery")
+    return np.array([average_precision(r) for r in relevance])
+
+
+def _resample_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(n_boot, len(values)))   # (n_boot, n) queries drawn with replacement
+    return values[idx].mean(axis=1)
+
+
+def bootstrap_ci(per_query, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-query scores (e.g. ``average_precisions``).
+
+    The queries are resampled with replacement ``n_boot`` times; the interval holds the middle
+    ``level`` of the resampled means. With 69 queries an mAP is known to a few hundredths, no better.
+    Taught in 04_cosine_retrieval, section "3. Evaluation, properly".
+    """
+    values = np.asarray(per_query, dtype=float)
+    if values.ndim != 1 or len(values) < 2:
+        raise KitError(f"need a 1-d array of at least 2 per-query scores, got shape {values.shape}")
+    if not 0 < level < 1:
+        raise KitError(f"level must be between 0 and 1, got {level}")
+    means = _resample_means(values, n_boot, seed)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def paired_difference(a, b, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
+    """Is method A better than method B on the same queries? Bootstrap of the mean of a - b.
+
+    ``a``, ``b``: per-query scores of two methods, query for query. Returns ``diff`` (mean a - b),
+    ``low``, ``high`` (the interval) and ``verdict``: "A better", "B better" or "no measurable
+    difference" (the interval contains 0). Pairing removes the spread between easy and hard queries,
+    so it finds differences that two separate intervals would miss.
+    Taught in 04_cosine_retrieval, section "3. Evaluation, properly".
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise KitError(f"a and b must score the same queries: shapes {a.shape} and {b.shape}")
+    low, high = bootstrap_ci(a - b, n_boot, level, seed)
+    verdict = "A better" if low > 0 else "B better" if high < 0 else "no measurable difference"
+    return {"diff": float(np.mean(a - b)), "low": low, "high": high, "verdict": verdict}
+
+
+def format_ci(per_query, digits: int = 3, **kwargs) -> str:
+    """``"0.412 [0.351, 0.478]"``: the mean of per-query scores and its bootstrap 95 % interval.
+
+    Taught in 04_cosine_retrieval, section "3. Evaluation, properly".
+    """
+    low, high = bootstrap_ci(per_query, **kwargs)
+    return f"{np.mean(per_query):.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"

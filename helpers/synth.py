@@ -17,7 +17,7 @@ SHAPE_CLASSES = ["circle", "square", "triangle", "star", "cross",
                  "ring", "hexagon", "diamond", "crescent", "arrow"]
 # Each class prefers one hue, so colour is partly (not fully) informative of class.
 PREFERRED_HUE = dict(zip(SHAPE_CLASSES, np.linspace(0, 1, len(SHAPE_CLASSES), endpoint=False)))
-PHOTOS = ["astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
+PHOTOS = ["astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
           "retina", "motorcycle", "china", "flower"]
 SUPER = 3  # draw at 3x and downsample: smooth edges
 
@@ -156,19 +156,47 @@ def render_shape(p: dict, size: int = 48) -> Image.Image:
     return Image.fromarray(np.clip(small + 0.5, 0, 255).astype(np.uint8))
 
 
-def catalogue_items(n_per_photo: int = 4, seed: int = 0) -> list[dict]:
+def crop_iou(a: dict, b: dict) -> float:
+    """Intersection over union of two square crops given as dicts with x, y, side (same photo or 0.0).
+
+    Plumbing: not taught in a notebook.
+    """
+    if a["photo"] != b["photo"]:
+        return 0.0
+    ix = max(0, min(a["x"] + a["side"], b["x"] + b["side"]) - max(a["x"], b["x"]))
+    iy = max(0, min(a["y"] + a["side"], b["y"] + b["side"]) - max(a["y"], b["y"]))
+    inter = ix * iy
+    return inter / (a["side"] ** 2 + b["side"] ** 2 - inter)
+
+
+MAX_CROP_IOU = 0.1   # products must be different objects: crops of one photo barely overlap (tested < 0.3)
+
+
+def catalogue_items(n_per_photo: int = 7, seed: int = 0) -> list[dict]:
     """Item definitions: a square crop (photo, x, y, side) of a bundled photo per item.
 
+    Crops of one photo overlap by at most ``MAX_CROP_IOU`` (intersection over union), and a crop with
+    almost no texture (a patch of clear sky, the black rim of the retina) is not a product.
     Plumbing: not taught in a notebook.
     """
     items = []
     for p_i, name in enumerate(PHOTOS):
-        h, w = photo(name).shape[:2]
+        img = photo(name)
+        h, w = img.shape[:2]
+        grey = img.mean(axis=2)
         rng = np.random.default_rng([seed, 1000 + p_i])
-        for j in range(n_per_photo):
-            side = int(rng.uniform(0.35, 0.55) * min(h, w))
-            items.append(dict(item=f"{name}_{j}", photo=name, side=side,
-                              x=int(rng.integers(0, w - side + 1)), y=int(rng.integers(0, h - side + 1))))
+        mine = []
+        for _ in range(5000):
+            if len(mine) == n_per_photo:
+                break
+            side = int(rng.uniform(0.28, 0.4) * min(h, w))
+            c = dict(item=f"{name}_{len(mine)}", photo=name, side=side,
+                     x=int(rng.integers(0, w - side + 1)), y=int(rng.integers(0, h - side + 1)))
+            if grey[c["y"]:c["y"] + side, c["x"]:c["x"] + side].std() < 6:
+                continue
+            if all(crop_iou(c, m) <= MAX_CROP_IOU for m in mine):
+                mine.append(c)
+        items += mine
     return items
 
 
@@ -192,7 +220,7 @@ def sample_view_params(view: int, item_index: int, seed: int = 0) -> dict:
                 noise_seed=int(rng.integers(2**31)))
 
 
-@lru_cache(maxsize=48)   # a sweep re-draws the same 36 products many times: pad each photo once (<= 48 kept)
+@lru_cache(maxsize=48)   # a sweep re-draws the same products many times: pad each photo once (<= 48 kept)
 def _reflect_padded(name: str, pad: int) -> Image.Image:
     return Image.fromarray(np.pad(photo(name), ((pad, pad), (pad, pad), (0, 0)), mode="reflect"))
 

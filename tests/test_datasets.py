@@ -1,5 +1,6 @@
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,8 +50,8 @@ def test_catalogue_rows_rerender_exactly(tmp_path):
 def test_protocol_is_the_same_split_everywhere(tmp_path):
     a = datasets.protocol("catalogue", tmp_path)
     b = datasets.protocol("catalogue", tmp_path)
-    assert np.array_equal(a["query_idx"], b["query_idx"]) and len(a["query_idx"]) == 36
-    assert len(a["gallery_idx"]) == 144 and np.array_equal(a["y_query"], a["labels"][a["query_idx"]])
+    assert np.array_equal(a["query_idx"], b["query_idx"]) and len(a["query_idx"]) == 69
+    assert len(a["gallery_idx"]) == 4 * 69 and np.array_equal(a["y_query"], a["labels"][a["query_idx"]])
 
 
 def test_colour_is_partly_informative_of_class():
@@ -67,6 +68,25 @@ def test_catalogue_items_are_real_photo_crops_with_views(tmp_path):
     assert np.bincount(labels).tolist() == [5] * len(names)
     img = np.asarray(Image.open(paths[0]))
     assert img.shape == (128, 128, 3) and img.std() > 10
+
+
+def test_catalogue_products_are_distinct_objects_and_enough_for_stable_numbers():
+    items = synth.catalogue_items()
+    assert len(items) >= 60 and len({i["item"] for i in items}) == len(items)
+    worst = max(synth.crop_iou(a, b) for k, a in enumerate(items) for b in items[k + 1:])
+    assert worst < 0.3, f"two products are crops of the same region (IoU {worst:.2f})"
+    assert synth.crop_iou(dict(photo="a", x=0, y=0, side=10), dict(photo="a", x=5, y=0, side=10)) == 50 / 150
+
+
+def test_catalogue_queries_are_shopper_photos_and_product_shots_stay_in_the_gallery(tmp_path):
+    datasets.build("catalogue", tmp_path, small=True)
+    _, labels, _ = datasets.load_embedded("catalogue", tmp_path)
+    p = datasets.protocol("catalogue", tmp_path)
+    assert len(p["query_idx"]) == len(set(labels.tolist()))             # one query per product
+    assert all(Path(p["paths"][i]).stem != "view0" for i in p["query_idx"])
+    assert {Path(p["paths"][i]).stem for i in p["gallery_idx"]} >= {"view0"}
+    with pytest.raises(ValueError, match="eligible"):
+        datasets.split_query_gallery(np.array([0, 0]), 1, eligible=[True])
 
 
 def test_load_folder_errors_are_clear(tmp_path):

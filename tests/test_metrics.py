@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
+from helpers import metrics
 
 from helpers.metrics import (average_precision, evaluate, map_at_k, mean_average_precision,
                              precision_at_k, rank_gallery, recall_at_k)
@@ -87,3 +88,35 @@ def test_evaluate_can_leave_each_query_out_of_its_own_gallery():
     assert with_self["precision@2"] > left_out["precision@2"]
     # query 0 has one relevant item (1); leaving itself out, recall@4 must be 1 for every query
     assert evaluate(sims, y, y, k=4, exclude=np.arange(5))["recall@4"] == 1.0
+
+
+def test_average_precisions_average_to_evaluates_map():
+    rng = np.random.default_rng(0)
+    sims = rng.normal(size=(7, 20))
+    yq, yg = rng.integers(0, 3, 7), np.arange(20) % 3
+    aps = metrics.average_precisions(sims, yq, yg)
+    assert aps.shape == (7,) and np.isclose(aps.mean(), metrics.evaluate(sims, yq, yg)["mAP"])
+
+
+def test_bootstrap_ci_matches_a_direct_resampling_loop():
+    values = np.random.default_rng(1).uniform(size=40)
+    low, high = metrics.bootstrap_ci(values, n_boot=500, seed=3)
+    rng = np.random.default_rng(3)
+    draws = rng.integers(0, 40, size=(500, 40))
+    means = sorted(np.mean([values[i] for i in row]) for row in draws)   # the plainest loop
+    assert np.isclose(low, np.quantile(means, 0.025)) and np.isclose(high, np.quantile(means, 0.975))
+    assert low < values.mean() < high
+    wide = metrics.bootstrap_ci(values[:10], n_boot=500, seed=3)
+    assert wide[1] - wide[0] > high - low                               # fewer queries, wider interval
+    with pytest.raises(ValueError, match="at least 2"):
+        metrics.bootstrap_ci([0.5])
+
+
+def test_paired_difference_finds_a_consistent_gain_and_calls_noise_noise():
+    rng = np.random.default_rng(0)
+    b = rng.uniform(size=60)
+    assert metrics.paired_difference(b + 0.02, b)["verdict"] == "A better"          # small but every query
+    assert metrics.paired_difference(b, b + 0.02)["verdict"] == "B better"
+    noise = metrics.paired_difference(b + rng.normal(0, 0.3, 60), b + rng.normal(0, 0.3, 60))
+    assert noise["verdict"] == "no measurable difference" and noise["low"] < 0 < noise["high"]
+    assert metrics.format_ci(b).count("[") == 1
