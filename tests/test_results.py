@@ -18,3 +18,12 @@ def test_missing_and_corrupt_files(tmp_path):
     bad.write_text("{")
     with pytest.raises(ValueError, match="not valid JSON"):
         results.load(bad)
+
+
+def test_forget_removes_one_notebooks_rows_only(tmp_path):
+    path = tmp_path / "results.json"
+    results.record("a", "shapes", {"mAP": 0.5}, "01_x", path)
+    results.record("b", "shapes", {"mAP": 0.6}, "04_y", path)
+    results.record("c", "catalogue", {"mAP": 0.7}, "04_y", path)
+    assert results.forget("04_y", path) == 2 and [r["method"] for r in results.load(path)] == ["a"]
+    assert results.forget("04_y", path) == 0 and not list(tmp_path.glob(".*.tmp"))
