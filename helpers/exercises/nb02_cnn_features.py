@@ -30,9 +30,10 @@ def check_gem(func) -> None:
 
 
 def check_best_layer(best_layer, layer_map: dict) -> None:
-    """Exercise of 02_cnn_features: the feature layer with the highest retrieval mAP."""
+    """Exercise of 02_cnn_features: the feature layer with the highest retrieval mAP on validation data."""
     _check_best_choice(best_layer, layer_map, "best_layer", "layer_map", "layers")
-    print(f"Correct: {best_layer} is the best of the {len(layer_map)} layers you tried.")
+    print(f"Correct: {best_layer} is the best of the {len(layer_map)} layers you tried on validation data; "
+          "the test queries score only this choice.")
 
 
 def check_cross_entropy(func) -> None:
