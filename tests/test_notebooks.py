@@ -88,6 +88,17 @@ def test_checked_cells_print_nothing_that_depends_on_caches(path):
                 f"code cell {i} is checked but prints what differs when models are cached: {text[:80]!r}"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_claims_are_asserted_and_headline_numbers_carry_intervals(path):
+    """STYLE 24 and 26 hold in every notebook, new ones included: the cells that print results assert their prose
+    (an assert with the sentence as its message) and the headline numbers come with a bootstrap interval."""
+    source = "\n".join("".join(c["source"]) for c in code_cells(path))
+    claims = re.findall(r"^\s*assert .+?,\s*\\?\s*[\"'f]", source, re.M | re.S)
+    assert len(claims) >= 5, f"{path.stem}: {len(claims)} asserted claims; every comparative sentence is asserted"
+    assert re.search(r"format_ci|bootstrap_ci|paired_difference", source), \
+        f"{path.stem}: no bootstrap interval (helpers.metrics.format_ci / paired_difference) beside its numbers"
+
+
 def _class_ast(source: str, name: str) -> str:
     import ast
     node = next(n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ClassDef) and n.name == name)
