@@ -45,7 +45,7 @@ def _report_skipped(skipped) -> None:
 
 def cmd_index(args) -> int:
     from helpers.workflows import index_folder
-    r = index_folder(args.folder, args.features, args.out, data_dir=args.data_dir)
+    r = index_folder(args.folder, args.features, args.out, data_dir=args.data_dir, index=args.index)
     _report_skipped(r["skipped"])
     return _emit(args, r, f"indexed {r['n_images']} images ({r['feature']}, {r['dim']}-d) into {r['index']}; "
                           f"skipped {len(r['skipped'])}")
@@ -53,7 +53,7 @@ def cmd_index(args) -> int:
 
 def cmd_search(args) -> int:
     from helpers.workflows import search_index
-    r = search_index(args.index, args.image, args.k, args.features, data_dir=args.data_dir)
+    r = search_index(args.index, args.image, args.k, args.features, data_dir=args.data_dir, nprobe=args.nprobe)
     return _emit(args, r, "\n".join(f"{row['rank']:>4}  {row['score']:.4f}  {row['path']}" for row in r["results"]))
 
 
@@ -108,16 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebooks", nargs="*", help="names or prefixes like 01 (default: all)")
     FEATURES = list(REGISTRY)
     feature_help = "; ".join(f"{e.name}: {e.description}" for e in REGISTRY.values())
-    p = add("index", cmd_index, "compute features for every image under FOLDER (recursively) into an .npz index")
+    p = add("index", cmd_index, "compute features for every image under FOLDER (recursively) into an index file")
     p.add_argument("folder")
     p.add_argument("--features", required=True, choices=FEATURES, metavar="NAME", help=feature_help)
-    p.add_argument("--out", required=True, help="the index file to write (.npz)")
+    p.add_argument("--out", required=True, help="the index file to write: FILE.npz (exact search) or FILE.faiss")
+    p.add_argument("--index", metavar="FACTORY", help="for FILE.faiss: a FAISS index_factory string such as "
+                   "Flat (default), IVF256,Flat, IVF1024,PQ32 or HNSW32")
     p = add("search", cmd_search, "the gallery images of an index nearest to IMAGE, with cosine scores")
-    p.add_argument("index", help="an .npz file made by `index`")
+    p.add_argument("index", help="an .npz or .faiss file made by `index`")
     p.add_argument("image", help="the query image")
     p.add_argument("-k", type=_positive, default=10, help="how many results (default: %(default)s)")
     p.add_argument("--features", choices=FEATURES, metavar="NAME",
                    help="refuse the index unless it was made with these features")
+    p.add_argument("--nprobe", type=_positive, metavar="N", help="cells an IVF index visits (FAISS indexes)")
     p = add("evaluate", cmd_evaluate, "retrieval quality on a labelled folder FOLDER/<class>/<image>")
     p.add_argument("folder")
     p.add_argument("--features", required=True, choices=FEATURES, metavar="NAME", help=feature_help)

@@ -12,12 +12,20 @@ import numpy as np
 from helpers.env import KitError
 
 
-def index_folder(folder: Path | str, feature: str, out: Path | str, data_dir: Path | str | None = None) -> dict:
+def index_folder(folder: Path | str, feature: str, out: Path | str, data_dir: Path | str | None = None,
+                 index: str | None = None) -> dict:
     """Features ``feature`` of every image under ``folder`` (recursively, streamed) into the index ``out``.
 
+    ``out`` ending in .npz: exact search, the default. Ending in .faiss: a FAISS index built with the
+    ``index_factory`` string ``index`` (default "Flat"; e.g. "IVF1024,PQ32"), see ``helpers.indexes``.
     Unreadable files are skipped and listed with the reason under "skipped".
     Plumbing: not taught in a notebook.
     """
+    suffix = Path(out).suffix
+    if suffix not in (".npz", ".faiss"):
+        raise KitError(f"the index file must end in .npz (exact search) or .faiss (FAISS), got {Path(out).name}")
+    if index is not None and suffix != ".faiss":
+        raise KitError(f"--index {index} builds a FAISS index: name the output FILE.faiss, not {Path(out).name}")
     from helpers.extractors import get
     from helpers.pipeline import compute
     from helpers.images import IMAGE_EXTENSIONS, list_images
@@ -27,31 +35,46 @@ def index_folder(folder: Path | str, feature: str, out: Path | str, data_dir: Pa
         raise KitError(f"no images found under {folder} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
     spec = get(feature).spec(data_dir)
     X, kept, skipped = compute(feature, paths, data_dir=data_dir)
-    out = save_index(out, X, kept, spec)
+    if suffix == ".faiss":
+        from helpers.indexes import save_faiss_index
+        out = save_faiss_index(out, X, kept, spec, factory=index or "Flat")
+    else:
+        out = save_index(out, X, kept, spec)
     return {"index": str(out), "feature": feature, "n_images": len(kept), "dim": int(X.shape[1]),
+            "kind": (index or "Flat") if suffix == ".faiss" else "exact (.npz)",
             "skipped": [{"path": str(p), "reason": r} for p, r in skipped]}
 
 
 def search_index(index_path: Path | str, image: Path | str, k: int = 10, feature: str | None = None,
-                 data_dir: Path | str | None = None) -> dict:
+                 data_dir: Path | str | None = None, nprobe: int | None = None) -> dict:
     """The ``k`` indexed images nearest to ``image`` by cosine similarity, best first.
 
     The query is described by the extractor the index was made with; an index made by another extractor,
     or by another version of it, is refused. ``feature`` (optional) insists on one extractor.
+    ``index_path``: an .npz (exact) or .faiss index; ``nprobe`` sets the cells an IVF index visits.
     Plumbing: not taught in a notebook.
     """
     from helpers.extractors import get
     from helpers.pipeline import compute
     from helpers.retrieval import check_index_spec, load_index, search
-    index = load_index(index_path)
+    if Path(index_path).suffix == ".faiss":
+        from helpers.indexes import load_faiss_index, search_faiss
+        faiss_index, index = load_faiss_index(index_path)
+    else:
+        if nprobe is not None:
+            raise KitError("--nprobe applies to FAISS IVF indexes (.faiss); an .npz index is searched exactly")
+        index = load_index(index_path)
     name = feature or index["feature_name"]
     check_index_spec(index, get(name).spec(data_dir), index_path)
     if not Path(image).is_file():
         raise KitError(f"cannot read the query {image}: no such file")
     X, _, skipped = compute(name, [Path(image)], progress=False, data_dir=data_dir)
-    scores, idx = search(X, index["features"], k)
+    if Path(index_path).suffix == ".faiss":
+        scores, idx = search_faiss(faiss_index, X, k, nprobe)
+    else:
+        scores, idx = search(X, index["features"], k)
     rows = [{"rank": r + 1, "score": round(float(s), 4), "path": str(index["paths"][i])}
-            for r, (s, i) in enumerate(zip(scores[0], idx[0]))]
+            for r, (s, i) in enumerate(zip(scores[0], idx[0])) if i >= 0]
     return {"query": str(image), "feature": name, "results": rows}
 
 

@@ -61,6 +61,21 @@ def test_index_search_evaluate_round_trip(photos, tmp_path):
     assert metrics["n_queries"] == 8 and metrics["n_gallery"] == 7
 
 
+def test_faiss_index_from_the_command_line(photos, tmp_path):
+    out = tmp_path / "red_blue.faiss"
+    result = cli("index", str(photos), "--features", "colour_hist", "--out", str(out), "--index", "IVF2,Flat",
+                 "--json", data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["kind"] == "IVF2,Flat" and (tmp_path / "red_blue.faiss.json").is_file()
+    result = cli("search", str(out), str(photos / "red" / "0.PNG"), "-k", "3", "--nprobe", "2", "--json",
+                 data_dir=tmp_path)
+    rows = json.loads(result.stdout)["results"]
+    assert len(rows) == 3 and all("/red/" in r["path"] for r in rows)
+    assert_one_line_error(cli("index", str(photos), "--features", "colour_hist", "--out", str(tmp_path / "x.faiss"),
+                              "--index", "IVF64,Flat", data_dir=tmp_path))      # 8 images cannot train 64 cells
+    assert_one_line_error(cli("search", str(out), str(photos / "red" / "0.PNG"), "--nprobe", "9"))
+
+
 def test_search_refuses_an_index_of_another_extractor(photos, tmp_path):
     out = tmp_path / "i.npz"
     cli("index", str(photos), "--features", "colour_hist", "--out", str(out), data_dir=tmp_path)
