@@ -123,7 +123,7 @@ def test_datasets_build_json_is_idempotent(tmp_path):
     first = json.loads(cli("datasets", "build", "catalogue", "--json", data_dir=tmp_path).stdout)
     second = json.loads(cli("datasets", "build", "catalogue", "--json", data_dir=tmp_path).stdout)
     assert first[0]["status"] == "built" and second[0]["status"] == "verified"
-    assert first[0]["n_images"] == 180
+    assert first[0]["n_images"] == 345      # 69 products x 5 views
 
 
 def test_efficientnet_beats_colour_histograms_on_catalogue():
