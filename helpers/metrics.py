@@ -93,6 +93,24 @@ def rank_gallery(sims: np.ndarray) -> np.ndarray:
     return np.argsort(-np.asarray(sims), axis=1, kind="stable")
 
 
+def _ranked_relevance(sims, y_query, y_gallery, exclude=None) -> np.ndarray:
+    """Boolean (n_query, n_gallery) relevance in rank order, ``exclude``'s item left out of each row."""
+    sims = np.asarray(sims)
+    y_query, y_gallery = np.asarray(y_query), np.asarray(y_gallery)
+    if sims.shape != (len(y_query), len(y_gallery)):
+        raise KitError(f"sims has shape {sims.shape}, expected (n_query, n_gallery) = "
+                       f"({len(y_query)}, {len(y_gallery)})")
+    ranking = rank_gallery(sims)
+    if exclude is not None:
+        keep = ranking != np.asarray(exclude)[:, None]
+        ranking = ranking[keep].reshape(len(ranking), -1)  # (n_query, n_gallery - 1)
+    relevance = y_gallery[ranking] == y_query[:, None]  # (n_query, n_gallery)
+    n_relevant = relevance.sum(1)
+    if (n_relevant == 0).any():
+        raise KitError(f"{int((n_relevant == 0).sum())} queries have no relevant item in the gallery")
+    return relevance
+
+
 def evaluate(sims: np.ndarray, y_query: np.ndarray, y_gallery: np.ndarray, k: int = 10,
              exclude: np.ndarray | None = None) -> dict:
     """The shared protocol in one call: P@k, R@k, mAP (normalised by all relevant) and mAP@k.
@@ -103,19 +121,7 @@ def evaluate(sims: np.ndarray, y_query: np.ndarray, y_gallery: np.ndarray, k: in
     (the query itself when every image queries all the others).
     Taught in 00_start_here, section "6. A first search engine: raw pixels".
     """
-    sims = np.asarray(sims)
-    y_query, y_gallery = np.asarray(y_query), np.asarray(y_gallery)
-    if sims.shape != (len(y_query), len(y_gallery)):
-        raise KitError(f"sims has shape {sims.shape}, expected (n_query, n_gallery) = "
-                         f"({len(y_query)}, {len(y_gallery)})")
-    ranking = rank_gallery(sims)
-    if exclude is not None:
-        keep = ranking != np.asarray(exclude)[:, None]
-        ranking = ranking[keep].reshape(len(ranking), -1)  # (n_query, n_gallery - 1)
-    relevance = y_gallery[ranking] == y_query[:, None]  # (n_query, n_gallery)
-    n_relevant = relevance.sum(1)
-    if (n_relevant == 0).any():
-        raise KitError(f"{int((n_relevant == 0).sum())} queries have no relevant item in the gallery")
+    relevance = _ranked_relevance(sims, y_query, y_gallery, exclude)
     return {f"precision@{k}": float(np.mean([precision_at_k(r, k) for r in relevance])),
             f"recall@{k}": float(np.mean([recall_at_k(r, k) for r in relevance])),
             "mAP": mean_average_precision(relevance),
@@ -144,19 +150,7 @@ def average_precisions(sims: np.ndarray, y_query: np.ndarray, y_gallery: np.ndar
     Same arguments as ``evaluate``. Keep them to put an interval on the mean (``bootstrap_ci``).
     Taught in 04_cosine_retrieval, section "3. Evaluation, properly".
     """
-    sims = np.asarray(sims)
-    y_query, y_gallery = np.asarray(y_query), np.asarray(y_gallery)
-    if sims.shape != (len(y_query), len(y_gallery)):
-        raise KitError(f"sims has shape {sims.shape}, expected (n_query, n_gallery) = "
-                       f"({len(y_query)}, {len(y_gallery)})")
-    ranking = rank_gallery(sims)
-    if exclude is not None:
-        keep = ranking != np.asarray(exclude)[:, None]
-        ranking = ranking[keep].reshape(len(ranking), -1)
-    relevance = y_gallery[ranking] == y_query[:, None]
-    if (relevance.sum(1) == 0).any():
-        raise KitError(f"{int((relevance.sum(1) == 0).sum())} queries have no relevant item in the gallery")
-    return np.array([average_precision(r) for r in relevance])
+    return np.array([average_precision(r) for r in _ranked_relevance(sims, y_query, y_gallery, exclude)])
 
 
 def _resample_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:

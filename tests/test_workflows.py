@@ -1,24 +1,11 @@
 """The library functions behind the CLI, and the leave-one-out protocol against query/gallery."""
 import numpy as np
 import pytest
-from PIL import Image
 
 from helpers import metrics
 from helpers.datasets import split_query_gallery
 from helpers.env import KitError
 from helpers.workflows import evaluate_folder, index_folder, search_index
-
-
-@pytest.fixture
-def folder(tmp_path):
-    rng = np.random.default_rng(0)
-    for label in range(3):
-        (tmp_path / "photos" / f"c{label}").mkdir(parents=True)
-        for i in range(4):
-            base = np.zeros((16, 16, 3)) + rng.integers(0, 256, 3) * (label == 0) + [0, 120 * (label == 1), 200 * (label == 2)]
-            img = np.clip(base + rng.normal(0, 30, (16, 16, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(img).save(tmp_path / "photos" / f"c{label}" / f"{i}.png")
-    return tmp_path / "photos"
 
 
 def test_leave_one_out_equals_each_image_as_a_one_query_split(folder, tmp_path):
