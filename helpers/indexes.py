@@ -17,7 +17,7 @@ from helpers import __version__
 from helpers.env import KitError
 
 TRAIN_SAMPLE = 100_000   # vectors a trainable index (IVF, PQ) is trained on, drawn at random from the folder
-CHUNK = 65_536           # vectors added per call: memory for one chunk, not a copy of the whole set
+CHUNK = 65_536           # vectors added per call, so FAISS encodes one chunk at a time
 
 
 def sidecar(path: Path | str) -> Path:

@@ -57,7 +57,8 @@ def search_index(index_path: Path | str, image: Path | str, k: int = 10, feature
     from helpers.extractors import get
     from helpers.pipeline import compute
     from helpers.retrieval import check_index_spec, load_index, search
-    if Path(index_path).suffix == ".faiss":
+    is_faiss = Path(index_path).suffix == ".faiss"
+    if is_faiss:
         from helpers.indexes import load_faiss_index, search_faiss
         faiss_index, index = load_faiss_index(index_path)
     else:
@@ -69,7 +70,7 @@ def search_index(index_path: Path | str, image: Path | str, k: int = 10, feature
     if not Path(image).is_file():
         raise KitError(f"cannot read the query {image}: no such file")
     X, _, skipped = compute(name, [Path(image)], progress=False, data_dir=data_dir)
-    if Path(index_path).suffix == ".faiss":
+    if is_faiss:
         scores, idx = search_faiss(faiss_index, X, k, nprobe)
     else:
         scores, idx = search(X, index["features"], k)
