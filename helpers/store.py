@@ -68,15 +68,19 @@ def save_model(model, name: str, config: dict, history: dict | None = None, note
                extra: dict | None = None, data_dir: Path | str | None = None) -> Path:
     """Save a trained model under ``name`` and make it the one ``load_model(name)`` returns.
 
-    ``model`` needs ``hparams`` (the keyword arguments that rebuild it) and its class must live in
-    ``helpers.models``; ``extra`` holds what using it needs besides weights (e.g. input mean and std).
+    ``model`` needs ``hparams`` (the keyword arguments that rebuild it) and its class must live in a
+    ``helpers`` module (``helpers.models``, ``helpers.crossmodal``, ...); ``extra`` holds what using it needs besides weights (e.g. input mean and std).
     Used in 02_cnn_features, section "4. Training a small CNN with cross-entropy".
     """
     import torch
     path = model_path(name, config, data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
+    module = type(model).__module__
+    if not module.startswith("helpers."):
+        raise KitError(f"{type(model).__name__} is defined in {module}, not in a helpers module: the store can only "
+                       "rebuild classes that live in helpers/ (move it there, as 02 and 03 do)")
     torch.save(model.state_dict(), path)
-    record = {"name": name, "file": path.name, "class": type(model).__name__, "hparams": model.hparams,
+    record = {"name": name, "file": path.name, "module": module, "class": type(model).__name__, "hparams": model.hparams,
               "config": config, "history": history or {}, "notebook": notebook, "extra": extra or {}}
     path.with_suffix(".json").write_text(json.dumps(record, indent=1))
     (path.parent / f"{name}.json").write_text(json.dumps(record, indent=1))   # "the latest <name>"
@@ -105,15 +109,18 @@ def load_model(name: str, config: dict | None = None, data_dir: Path | str | Non
     A missing model gives None with ``missing_ok``, else an error that names the notebook that trains it.
     Used in 02_cnn_features, section "4. Training a small CNN with cross-entropy".
     """
+    import importlib
     import torch
-    from helpers import models
     record = model_record(name, config, data_dir)
     if record is None:
         if missing_ok:
             return None
         where = f"notebook {notebook} trains it: run it first" if notebook else "train it first"
         raise KitError(f"no trained model {name!r} under {_models(data_dir)}: {where}")
-    model = getattr(models, record["class"])(**record["hparams"])
+    module = record.get("module", "helpers.models")
+    if not module.startswith("helpers."):
+        raise KitError(f"{record['path']} names a class outside helpers/ ({module}): delete it and re-run its notebook")
+    model = getattr(importlib.import_module(module), record["class"])(**record["hparams"])
     try:
         model.load_state_dict(torch.load(record["path"], map_location="cpu", weights_only=True))
     except (OSError, RuntimeError) as err:

@@ -60,3 +60,16 @@ def test_missing_or_damaged_models_say_what_to_do(tmp_path):
 def test_models_have_readable_reprs_and_module_level_classes():
     assert "Conv2d(3, 32" in repr(SmallCNN()) and SmallCNN.__module__ == "helpers.models"
     assert ConvAutoencoder(16).hparams == {"code_dim": 16}
+
+
+def test_a_model_class_outside_helpers_is_refused_with_a_clear_error(tmp_path):
+    import torch.nn as nn
+    from helpers.env import KitError
+
+    class Local(nn.Module):          # defined here, in a test: the store could not rebuild it later
+        def __init__(self):
+            super().__init__()
+            self.hparams = {}
+            self.lin = nn.Linear(2, 2)
+    with pytest.raises(KitError, match="not in a helpers module"):
+        save_model(Local(), "local", {"a": 1}, data_dir=tmp_path)
