@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lab outputs datasets student bench clean
+.PHONY: install run test lab app outputs datasets student bench clean
 
 install: $(STAMP)
 
@@ -25,6 +25,9 @@ test: install  ## the whole test suite: unit, CLI, notebook lint, nbval
 
 lab: datasets  ## JupyterLab on notebooks/
 	$(VENV)/bin/jupyter lab notebooks
+
+app: datasets  ## the "search by photo" app as a web page, without code (Voila), on http://localhost:8866
+	$(VENV)/bin/voila helpers/app.ipynb --port 8866
 
 outputs: datasets  ## re-execute the notebooks in place: the only way saved outputs are made
 	$(PY) -m helpers run --in-place

@@ -1,0 +1,165 @@
+"""The "search by photo" app of 04_cosine_retrieval, as one small ipywidgets class.
+
+Every result is its own ``widgets.Image`` in a box whose ``children`` are replaced on each update: no
+``Output.clear_output()`` (with ipywidgets 8 it blanks every second update, ipywidgets issue 3702).
+The same app runs in the notebook and, without code, as a web page: ``make app`` serves ``helpers/app.ipynb``
+with Voila.
+"""
+from __future__ import annotations
+
+import io
+import time
+
+# Okabe-Ito colours, as in helpers.plotting: relevant, not relevant, unknown (an upload has no label), query
+FRAME = {True: "#009E73", False: "#D55E00", None: "#999999"}
+MARK = {True: "+ ", False: "x ", None: ""}
+QUERY = "#0072B2"
+THUMB = 128   # px: large enough to see a product
+
+
+def png_thumbnail(image, size: int = THUMB) -> bytes:
+    """A PIL image as PNG bytes, fitted into ``size`` x ``size`` pixels (aspect kept).
+
+    Plumbing: not taught in a notebook.
+    """
+    img = image.convert("RGB").copy()
+    img.thumbnail((size, size))
+    if max(img.size) < size:                                   # small images are enlarged to the thumbnail size
+        scale = size / max(img.size)
+        img = img.resize((round(img.width * scale), round(img.height * scale)))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class SearchApp:
+    """Query by a product photo or an upload; see the k best matches with their scores.
+
+    ``search(image, feature, k)`` returns [(path, score), ...] best first; ``examples`` maps a name to
+    (PIL image, label): results whose folder name equals the label are framed as relevant, others as not; an
+    upload has no label, so its results are framed neutrally. A notebook displays the app itself (``app`` as a
+    cell's last line); ``app.widget`` is its ipywidgets box.
+    Used in 04_cosine_retrieval, section "6. Search by photo".
+    """
+
+    def __init__(self, search, examples: dict, features: list, k: int = 6, max_k: int = 12, default=None,
+                 feature=None):
+        import ipywidgets as widgets
+        self.search, self.examples, self.uploaded = search, examples, None
+        wide = {"description_width": "initial"}
+        self.picker = widgets.Dropdown(options=list(examples), value=default or next(iter(examples)),
+                                       description="product photo", style=wide, layout={"width": "340px"})
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="upload a photo",
+                                         layout={"width": "170px"})
+        self.back = widgets.Button(description="back to product photos", disabled=True, layout={"width": "190px"})
+        self.feature = widgets.ToggleButtons(options=list(features), value=feature or features[-1], description="feature",
+                                             style={**wide, "button_width": "auto"})
+        self.k = widgets.IntSlider(value=k, min=1, max=max_k, description="k", style=wide)
+        self.status = widgets.HTML()
+        self.query = widgets.VBox()
+        self.results = widgets.Box(layout={"flex_flow": "row wrap"})
+        self.results.add_class("cbir-results")
+        for w in (self.picker, self.feature, self.k):
+            w.observe(self.update, names="value")
+        self.upload.observe(self._on_upload, names="value")
+        self.back.on_click(self._on_back)
+        self.widget = widgets.VBox([widgets.HBox([self.picker, self.upload, self.back]), self.feature, self.k,
+                                    self.status, widgets.HBox([self.query, self.results])])
+        self.update()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
+
+    def _on_upload(self, change) -> None:
+        if change["new"]:
+            item = change["new"][0]
+            self.uploaded = (bytes(item["content"]), item["name"])
+            self.back.disabled = False
+            self.update()
+
+    def _on_back(self, _=None) -> None:
+        self.uploaded, self.back.disabled = None, True
+        self.upload.value = ()
+        self.update()
+
+    def current_query(self):
+        """(PIL image, title, label or None) of the upload if there is one, else of the picked product photo."""
+        if self.uploaded is not None:
+            from helpers.images import load_rgb_bytes
+            content, name = self.uploaded
+            return load_rgb_bytes(content, name), name, None
+        image, label = self.examples[self.picker.value]
+        return image, self.picker.value, label
+
+    def update(self, _=None) -> list:
+        """Search again and replace the query and result tiles; returns [(path, score), ...]."""
+        try:
+            image, title, label = self.current_query()
+        except ValueError as err:               # not an image: say so, keep the app alive, offer the way back
+            self.status.value = f"<b style='color:{FRAME[False]}'>{err}</b>"
+            self.query.children, self.results.children = (), ()
+            return []
+        start = time.perf_counter()
+        found = self.search(image, self.feature.value, self.k.value)
+        ms = 1000 * (time.perf_counter() - start)
+        self.status.value = (f"{len(found)} results in {ms:.0f} ms ({self.feature.value})"
+                             + ("; an upload has no label: results are framed in grey" if label is None else ""))
+        self.query.children = (self._tile(image, title[:24], QUERY, "cbir-query"),)
+        self.results.children = tuple(
+            self._tile(_open(path), f"#{rank} {MARK[rel]}{score:.2f}", FRAME[rel], "cbir-result")
+            for rank, (path, score) in enumerate(found, start=1)
+            for rel in [None if label is None else path.parent.name == label])
+        return found
+
+    @staticmethod
+    def _tile(image, text: str, colour: str, css: str):
+        import ipywidgets as widgets
+        picture = widgets.Image(value=png_thumbnail(image), format="png",
+                                layout={"width": f"{THUMB}px", "height": f"{THUMB}px", "object_fit": "contain",
+                                        "border": f"4px solid {colour}"})
+        caption = widgets.HTML(f"<span style='color:{colour};font-weight:bold'>{text}</span>")
+        tile = widgets.VBox([picture, caption], layout={"margin": "0 6px 6px 0", "align_items": "center"})
+        tile.add_class(css)
+        return tile
+
+
+def _open(path):
+    from helpers.images import load_rgb
+    return load_rgb(path)
+
+
+def catalogue_app(seed: int = 0):
+    """The app over the catalogue gallery with colour histograms and EfficientNet-Lite0 (what ``make app`` serves).
+
+    The search is the one 04_cosine_retrieval builds in section 6, cosine top-k on L2-normalised features.
+    Plumbing: not taught in a notebook.
+    """
+    from helpers.datasets import build, protocol
+    from helpers.extractors import get
+    from helpers.images import load_images
+    from helpers.pipeline import compute_cached
+    from helpers.retrieval import CosineIndex
+    build("catalogue", seed=seed)
+    cat = protocol("catalogue", seed=seed)
+    gallery = [cat["paths"][i] for i in cat["gallery_idx"]]
+    names = {"colour histogram": "colour_hist", "CNN (EfficientNet-Lite0)": "efficientnet_lite0"}
+    describe, indexes = {}, {}
+    for title, name in names.items():
+        preprocess, embed = get(name).load()
+        describe[title] = (preprocess, embed)
+        indexes[title] = CosineIndex().fit(compute_cached(name, gallery, progress=False)[0])
+
+    def search(image, feature, k):
+        import numpy as np
+        import torch
+        preprocess, embed = describe[feature]
+        x = preprocess(image.convert("RGB"))
+        q = np.stack([x]) if embed is None else embed(torch.stack([x]))     # (1, d), as compute_cached made them
+        scores, idx = indexes[feature].search(np.asarray(q, dtype=np.float32), k)
+        return [(gallery[j], float(s)) for s, j in zip(scores[0], idx[0])]
+
+    queries = [cat["paths"][i] for i in cat["query_idx"]]
+    images, kept, _ = load_images(queries)
+    examples = {f"{p.parent.name}/{p.stem}": (img, p.parent.name) for p, img in zip(kept, images)}
+    return SearchApp(search, examples, list(names), default=list(examples)[7], feature="CNN (EfficientNet-Lite0)")

@@ -1,0 +1,67 @@
+"""The "search by photo" app without a browser: every update replaces the tiles; uploads are framed neutrally."""
+import datetime
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers.app import FRAME, SearchApp, png_thumbnail
+
+
+@pytest.fixture
+def app(folder):
+    paths = sorted(folder.rglob("*.png"))
+    images = {p: Image.open(p).convert("RGB") for p in paths}
+
+    def search(image, feature, k):                 # a fake engine: mean colour distance
+        q = np.asarray(image, float).mean((0, 1))
+        d = sorted((float(np.abs(np.asarray(images[p], float).mean((0, 1)) - q).sum()), p) for p in paths)
+        return [(p, 1 / (1 + s)) for s, p in d[:k]]
+    examples = {f"{p.parent.name}/{p.stem}": (images[p], p.parent.name) for p in paths[::4]}
+    return SearchApp(search, examples, ["a", "b"], k=3)
+
+
+def _upload(app, data: bytes, name: str):
+    app.upload.value = ({"name": name, "content": memoryview(data), "type": "image/png", "size": len(data),
+                         "last_modified": datetime.datetime.now()},)
+
+
+def _colours(app):
+    return [tile.children[1].value.split("color:")[1][:7] for tile in app.results.children]
+
+
+def test_every_update_shows_k_results_framed_by_relevance(app):
+    assert len(app.results.children) == 3 and len(app.query.children) == 1
+    assert _colours(app)[0] == FRAME[True]                      # the query image itself is in this gallery
+    for k in (5, 1, 12):
+        app.k.value = k
+        assert len(app.results.children) == k
+    app.picker.value = list(app.examples)[1]
+    app.feature.value = "a"
+    assert len(app.results.children) == 12 and "12 results in" in app.status.value
+
+
+def test_an_upload_is_framed_neutrally_and_back_returns_to_the_products(app):
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (0, 120, 0)).save(buf, format="PNG")
+    _upload(app, buf.getvalue(), "mine.png")
+    assert set(_colours(app)) == {FRAME[None]} and not app.back.disabled
+    assert all(" + " not in t.children[1].value and " x " not in t.children[1].value for t in app.results.children)
+    app.k.value = 2                                             # controls keep working on the upload
+    assert len(app.results.children) == 2 and set(_colours(app)) == {FRAME[None]}
+    app.back.click()
+    assert app.back.disabled and app.upload.value == () and FRAME[None] not in _colours(app)
+
+
+def test_a_file_that_is_not_an_image_gives_one_sentence_and_the_app_keeps_working(app):
+    _upload(app, b"just text", "notes.png")
+    assert "not an image" in app.status.value and app.results.children == ()
+    app.back.click()
+    assert len(app.results.children) == 3
+
+
+def test_thumbnails_are_at_least_128_px():
+    small = Image.new("RGB", (48, 24))
+    thumb = Image.open(io.BytesIO(png_thumbnail(small)))
+    assert max(thumb.size) == 128 and thumb.size[0] == 2 * thumb.size[1]
