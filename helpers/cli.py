@@ -67,6 +67,14 @@ def cmd_evaluate(args) -> int:
                  + "  ".join(f"{key} {r[key]:.3f}" for key in (f"precision@{k}", f"recall@{k}", "mAP", f"mAP@{k}")))
 
 
+def cmd_search_text(args) -> int:
+    from helpers.crossmodal import search_text
+    found = search_text(args.query, args.k, data_dir=args.data_dir)
+    rows = [{"rank": rank, "score": round(score, 4), "path": str(path)} for rank, (path, score) in enumerate(found, 1)]
+    return _emit(args, {"query": args.query, "results": rows},
+                 "\n".join(f"{row['rank']:>4}  {row['score']:.4f}  {row['path']}" for row in rows))
+
+
 def cmd_student(args) -> int:
     from helpers import runner
     from helpers.student import write_student_copies
@@ -121,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", choices=FEATURES, metavar="NAME",
                    help="refuse the index unless it was made with these features")
     p.add_argument("--nprobe", type=_positive, metavar="N", help="cells an IVF index visits (FAISS indexes)")
+    p = add("search-text", cmd_search_text, "the shapes images that best match a text query such as \"a red star\" "
+            "(the model notebook 07 trains)")
+    p.add_argument("query", help="free text; words the model never saw are ignored")
+    p.add_argument("-k", type=_positive, default=10, help="how many results (default: %(default)s)")
     p = add("evaluate", cmd_evaluate, "retrieval quality on a labelled folder FOLDER/<class>/<image>")
     p.add_argument("folder")
     p.add_argument("--features", required=True, choices=FEATURES, metavar="NAME", help=feature_help)

@@ -32,7 +32,7 @@ def assert_one_line_error(result):
     assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("error: "), result.stderr
 
 
-@pytest.mark.parametrize("command", ["doctor", "datasets", "index", "search", "evaluate", "run"])
+@pytest.mark.parametrize("command", ["doctor", "datasets", "index", "search", "evaluate", "run", "search-text"])
 def test_every_command_has_help(command):
     result = cli(command, "--help")
     assert result.returncode == 0 and "--json" in result.stdout
