@@ -37,15 +37,16 @@ class SearchApp:
 
     ``search(image, feature, k)`` returns [(path, score), ...] best first; ``examples`` maps a name to
     (PIL image, label): results whose folder name equals the label are framed as relevant, others as not; an
-    upload has no label, so its results are framed neutrally. A notebook displays the app itself (``app`` as a
-    cell's last line); ``app.widget`` is its ipywidgets box.
+    upload has no label, so its results are framed neutrally. ``text_search(query, k)``, if given (07's
+    ``helpers.crossmodal.search_text``), adds a text box: a typed description searches its gallery instead.
+    A notebook displays the app itself (``app`` as a cell's last line); ``app.widget`` is its ipywidgets box.
     Used in 04_cosine_retrieval, section "6. Search by photo".
     """
 
     def __init__(self, search, examples: dict, features: list, k: int = 6, max_k: int = 12, default=None,
-                 feature=None):
+                 feature=None, text_search=None):
         import ipywidgets as widgets
-        self.search, self.examples, self.uploaded = search, examples, None
+        self.search, self.examples, self.uploaded, self.text_search = search, examples, None, text_search
         wide = {"description_width": "initial"}
         self.picker = widgets.Dropdown(options=list(examples), value=default or next(iter(examples)),
                                        description="product photo", style=wide, layout={"width": "340px"})
@@ -63,8 +64,11 @@ class SearchApp:
             w.observe(self.update, names="value")
         self.upload.observe(self._on_upload, names="value")
         self.back.on_click(self._on_back)
-        self.widget = widgets.VBox([widgets.HBox([self.picker, self.upload, self.back]), self.feature, self.k,
-                                    self.status, widgets.HBox([self.query, self.results])])
+        self.text = widgets.Text(placeholder="or describe it: a small red striped star", description="text",
+                                 continuous_update=False, style=wide, layout={"width": "420px"})
+        self.text.observe(self._on_text, names="value")
+        rows = [widgets.HBox([self.picker, self.upload, self.back])] + ([self.text] if text_search else [])
+        self.widget = widgets.VBox(rows + [self.feature, self.k, self.status, widgets.HBox([self.query, self.results])])
         self.update()
 
     def _ipython_display_(self):
@@ -78,9 +82,15 @@ class SearchApp:
             self.back.disabled = False
             self.update()
 
+    def _on_text(self, change) -> None:
+        if change["new"].strip():
+            self.back.disabled = False
+            self.update()
+
     def _on_back(self, _=None) -> None:
         self.uploaded, self.back.disabled = None, True
         self.upload.value = ()
+        self.text.value = ""
         self.update()
 
     def current_query(self):
@@ -94,18 +104,25 @@ class SearchApp:
 
     def update(self, _=None) -> list:
         """Search again and replace the query and result tiles; returns [(path, score), ...]."""
-        try:
-            image, title, label = self.current_query()
-        except ValueError as err:               # not an image: say so, keep the app alive, offer the way back
+        import ipywidgets as widgets
+        text = self.text.value.strip() if self.text_search else ""
+        start = time.perf_counter()
+        try:                                    # a bad file or an unknown word: say so, keep the app alive
+            if text:
+                label, found = None, self.text_search(text, self.k.value)
+                engine, query = "text, notebook 07's model", widgets.HTML(f"<b style='color:{QUERY}'>&ldquo;{text[:40]}&rdquo;</b>")
+            else:
+                image, title, label = self.current_query()
+                found, engine = self.search(image, self.feature.value, self.k.value), self.feature.value
+                query = self._tile(image, title[:24], QUERY, "cbir-query")
+        except ValueError as err:
             self.status.value = f"<b style='color:{FRAME[False]}'>{err}</b>"
             self.query.children, self.results.children = (), ()
             return []
-        start = time.perf_counter()
-        found = self.search(image, self.feature.value, self.k.value)
         ms = 1000 * (time.perf_counter() - start)
-        self.status.value = (f"{len(found)} results in {ms:.0f} ms ({self.feature.value})"
-                             + ("; an upload has no label: results are framed in grey" if label is None else ""))
-        self.query.children = (self._tile(image, title[:24], QUERY, "cbir-query"),)
+        self.status.value = (f"{len(found)} results in {ms:.0f} ms ({engine})"
+                             + ("; no label for this query: results are framed in grey" if label is None else ""))
+        self.query.children = (query,)
         self.results.children = tuple(
             self._tile(_open(path), f"#{rank} {MARK[rel]}{score:.2f}", FRAME[rel], "cbir-result")
             for rank, (path, score) in enumerate(found, start=1)
@@ -130,7 +147,8 @@ def _open(path):
 
 
 def catalogue_app(seed: int = 0):
-    """The app over the catalogue gallery with colour histograms and EfficientNet-Lite0 (what ``make app`` serves).
+    """The app over the catalogue gallery with colour histograms and EfficientNet-Lite0 (what ``make app`` serves),
+    plus text search over ``shapes`` once notebook 07 has saved its model.
 
     The search is the one 04_cosine_retrieval builds in section 6, cosine top-k on L2-normalised features.
     Plumbing: not taught in a notebook.
@@ -162,4 +180,8 @@ def catalogue_app(seed: int = 0):
     queries = [cat["paths"][i] for i in cat["query_idx"]]
     images, kept, _ = load_images(queries)
     examples = {f"{p.parent.name}/{p.stem}": (img, p.parent.name) for p, img in zip(kept, images)}
-    return SearchApp(search, examples, list(names), default=list(examples)[7], feature="CNN (EfficientNet-Lite0)")
+    from helpers.crossmodal import MODEL_NAME, search_text
+    from helpers.store import model_record
+    text_search = search_text if model_record(MODEL_NAME) is not None else None   # once notebook 07 has run
+    return SearchApp(search, examples, list(names), default=list(examples)[7], feature="CNN (EfficientNet-Lite0)",
+                     text_search=text_search)

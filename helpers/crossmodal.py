@@ -150,6 +150,9 @@ def embed_texts(model, texts) -> np.ndarray:
     return model.text(torch.from_numpy(ids), torch.from_numpy(lengths)).numpy()
 
 
+_GALLERY: dict = {}     # (model file, its mtime, folder) -> (paths, image embeddings)
+
+
 def search_text(query: str, k: int = 10, data_dir: Path | str | None = None) -> list[tuple[Path, float]]:
     """The ``k`` ``shapes`` images whose embeddings are most cosine-similar to a free-text query.
 
@@ -174,9 +177,14 @@ def search_text(query: str, k: int = 10, data_dir: Path | str | None = None) -> 
         raise KitError(f"no word of {query!r} names a shape, colour, texture, size or background the model knows: "
                        f"use words such as 'red', 'star', 'striped' or 'small'")
     root = data_dir_of(data_dir) / "shapes"
-    paths, _, _ = load_folder(root)
-    images, _, _ = load_images(paths, size=IMAGE_SIZE)
-    X = torch.tensor(np.stack([np.asarray(im) for im in images]), dtype=torch.float32).permute(0, 3, 1, 2) / 255
-    scores = embed_images(model, X) @ embed_texts(model, [query])[0]                  # (n_images,)
+    key = (str(found[1]["path"]), found[1]["path"].stat().st_mtime, str(root))
+    if key not in _GALLERY:                     # the images' embeddings, once per model and folder (an app asks often)
+        paths, _, _ = load_folder(root)
+        images, _, _ = load_images(paths, size=IMAGE_SIZE)
+        X = torch.tensor(np.stack([np.asarray(im) for im in images]), dtype=torch.float32).permute(0, 3, 1, 2) / 255
+        _GALLERY.clear()
+        _GALLERY[key] = (paths, embed_images(model, X))
+    paths, gallery = _GALLERY[key]
+    scores = gallery @ embed_texts(model, [query])[0]                                  # (n_images,)
     top = np.argsort(-scores, kind="stable")[:int(k)]
     return [(Path(paths[i]), float(scores[i])) for i in top]

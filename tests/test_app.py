@@ -65,3 +65,26 @@ def test_thumbnails_are_at_least_128_px():
     small = Image.new("RGB", (48, 24))
     thumb = Image.open(io.BytesIO(png_thumbnail(small)))
     assert max(thumb.size) == 128 and thumb.size[0] == 2 * thumb.size[1]
+
+
+def test_a_text_query_searches_with_the_text_model_and_back_clears_it(folder):
+    paths = sorted(folder.rglob("*.png"))
+    calls = []
+
+    def text_search(query, k):
+        calls.append(query)
+        if "zebra" in query:
+            from helpers.env import KitError
+            raise KitError("no word of 'zebra' names a shape the model knows")
+        return [(p, 0.5) for p in paths[:k]]
+    examples = {"a": (Image.open(paths[0]).convert("RGB"), paths[0].parent.name)}
+    app = SearchApp(lambda im, f, k: [(p, 0.9) for p in paths[:k]], examples, ["f"], k=4, text_search=text_search)
+    assert app.text in app.widget.children
+    app.text.value = "a red star"
+    assert calls == ["a red star"] and len(app.results.children) == 4 and set(_colours(app)) == {FRAME[None]}
+    assert "text" in app.status.value and not app.back.disabled
+    app.text.value = "a zebra"
+    assert "zebra" in app.status.value and app.results.children == ()
+    app.back.click()
+    assert app.text.value == "" and len(app.results.children) == 4 and FRAME[True] in _colours(app)
+    assert len(SearchApp(lambda *a: [], examples, ["f"]).widget.children) == len(app.widget.children) - 1  # no box

@@ -126,7 +126,7 @@ def _interact(page, tmp_path):
         _expect_results(page, what)
     _choose_file(page, cat)
     captions = _expect_results(page, "an upload")
-    assert page.locator(".widget-html-content", has_text="an upload has no label").first.is_visible()
+    assert page.locator(".widget-html-content", has_text="no label for this query").first.is_visible()
     assert not any(" + " in f" {c} " or " x " in f" {c} " for c in captions), \
         f"an upload has no label, its results must not be marked right or wrong: {captions}"
     page.get_by_role("button", name="colour histogram").click()
