@@ -53,12 +53,21 @@ def image_grid(images, titles=None, ncols: int = 8, size: float = 1.3, suptitle:
     return fig, axes
 
 
+def _overlay(ax, image: np.ndarray, heat, alpha: float) -> None:
+    """Draw a heat map (h, w) stretched over the image, semi-transparent."""
+    h, w = image.shape[:2]
+    ax.imshow(np.asarray(heat, float), cmap="magma", alpha=alpha, extent=(-0.5, w - 0.5, h - 0.5, -0.5),
+              interpolation="bilinear")
+
+
 def retrieval_grid(query, results, scores, relevant, query_title: str = "query", title: str | None = None,
-                   size: float = 1.5, axes=None):
+                   size: float = 1.5, axes=None, maps=None, alpha: float = 0.55):
     """One row: the query (blue border) then each result with rank, score and a frame
     (bluish green + for relevant, vermillion x for not). Returns the axes.
 
     ``results``: images or paths in rank order; ``scores``, ``relevant``: arrays of shape (k,).
+    ``maps``: optional (query map, [one map per result]), each a small array (h, w) such as
+    ``helpers.explain.similarity_maps`` returns, drawn over its image with opacity ``alpha``.
     Used in 00_start_here, section "6. A first search engine: raw pixels".
     """
     import matplotlib.pyplot as plt
@@ -70,8 +79,14 @@ def retrieval_grid(query, results, scores, relevant, query_title: str = "query",
     axes[0].imshow(_as_array(query))
     axes[0].set_title(query_title, fontsize=9, color=QUERY, fontweight="bold")
     _frame(axes[0], QUERY, 5)
+    if maps is not None:
+        if len(maps) != 2 or len(maps[1]) != k:
+            raise ValueError(f"maps must be (query map, list of {k} result maps), one per result")
+        _overlay(axes[0], _as_array(query), maps[0], alpha)
     for rank, (ax, img, score, rel) in enumerate(zip(axes[1:], results, scores, relevant), start=1):
         ax.imshow(_as_array(img))
+        if maps is not None:
+            _overlay(ax, _as_array(img), maps[1][rank - 1], alpha)
         ax.set_title(f"#{rank} {'+' if rel else 'x'} {score:.2f}", fontsize=9, color=HIT if rel else MISS)
         _frame(ax, HIT if rel else MISS)
     return axes
