@@ -39,14 +39,18 @@ class SearchApp:
     (PIL image, label): results whose folder name equals the label are framed as relevant, others as not; an
     upload has no label, so its results are framed neutrally. ``text_search(query, k)``, if given (07's
     ``helpers.crossmodal.search_text``), adds a text box: a typed description searches its gallery instead.
+    ``explain(image, paths, feature)``, if given, adds a "why" toggle: it returns (query map, [one map per result])
+    such as 08's ``helpers.explain.similarity_maps`` gives (or None for a feature it cannot explain), drawn
+    over the thumbnails.
     A notebook displays the app itself (``app`` as a cell's last line); ``app.widget`` is its ipywidgets box.
     Used in 04_cosine_retrieval, section "6. Search by photo".
     """
 
     def __init__(self, search, examples: dict, features: list, k: int = 6, max_k: int = 12, default=None,
-                 feature=None, text_search=None):
+                 feature=None, text_search=None, explain=None):
         import ipywidgets as widgets
         self.search, self.examples, self.uploaded, self.text_search = search, examples, None, text_search
+        self.explain = explain
         wide = {"description_width": "initial"}
         self.picker = widgets.Dropdown(options=list(examples), value=default or next(iter(examples)),
                                        description="product photo", style=wide, layout={"width": "340px"})
@@ -67,7 +71,10 @@ class SearchApp:
         self.text = widgets.Text(placeholder="or describe it: a small red striped star", description="text",
                                  continuous_update=False, style=wide, layout={"width": "420px"})
         self.text.observe(self._on_text, names="value")
-        rows = [widgets.HBox([self.picker, self.upload, self.back])] + ([self.text] if text_search else [])
+        self.why = widgets.ToggleButton(description="why? similarity maps", layout={"width": "190px"})
+        self.why.observe(self.update, names="value")
+        rows = [widgets.HBox([self.picker, self.upload, self.back] + ([self.why] if explain else []))]
+        rows += [self.text] if text_search else []
         self.widget = widgets.VBox(rows + [self.feature, self.k, self.status, widgets.HBox([self.query, self.results])])
         self.update()
 
@@ -114,7 +121,11 @@ class SearchApp:
             else:
                 image, title, label = self.current_query()
                 found, engine = self.search(image, self.feature.value, self.k.value), self.feature.value
-                query = self._tile(image, title[:24], QUERY, "cbir-query")
+                maps = self.explain(image, [p for p, _ in found], self.feature.value) \
+                    if self.explain and self.why.value else None
+                if self.why.value and self.explain:
+                    engine += "; maps: where the similarity comes from" if maps else "; maps exist for CNN features only"
+                query = self._tile(image, title[:24], QUERY, "cbir-query", maps[0] if maps else None)
         except ValueError as err:
             self.status.value = f"<b style='color:{FRAME[False]}'>{err}</b>"
             self.query.children, self.results.children = (), ()
@@ -123,22 +134,39 @@ class SearchApp:
         self.status.value = (f"{len(found)} results in {ms:.0f} ms ({engine})"
                              + ("; no label for this query: results are framed in grey" if label is None else ""))
         self.query.children = (query,)
+        heat = maps[1] if not text and maps else [None] * len(found)
         self.results.children = tuple(
-            self._tile(_open(path), f"#{rank} {MARK[rel]}{score:.2f}", FRAME[rel], "cbir-result")
-            for rank, (path, score) in enumerate(found, start=1)
+            self._tile(_open(path), f"#{rank} {MARK[rel]}{score:.2f}", FRAME[rel], "cbir-result", h)
+            for rank, ((path, score), h) in enumerate(zip(found, heat), start=1)
             for rel in [None if label is None else path.parent.name == label])
         return found
 
     @staticmethod
-    def _tile(image, text: str, colour: str, css: str):
+    def _tile(image, text: str, colour: str, css: str, heat=None):
         import ipywidgets as widgets
-        picture = widgets.Image(value=png_thumbnail(image), format="png",
+        picture = widgets.Image(value=png_thumbnail(image if heat is None else heat_overlay(image, heat)), format="png",
                                 layout={"width": f"{THUMB}px", "height": f"{THUMB}px", "object_fit": "contain",
                                         "border": f"4px solid {colour}"})
         caption = widgets.HTML(f"<span style='color:{colour};font-weight:bold'>{text}</span>")
         tile = widgets.VBox([picture, caption], layout={"margin": "0 6px 6px 0", "align_items": "center"})
         tile.add_class(css)
         return tile
+
+
+def heat_overlay(image, heat, alpha: float = 0.55):
+    """``image`` (PIL) with a small map (h, w) drawn over it: positive contributions in the inferno colours.
+
+    Plumbing: not taught in a notebook.
+    """
+    import numpy as np
+    from matplotlib import colormaps
+    from PIL import Image
+    h = np.clip(np.asarray(heat, dtype=np.float32), 0, None)
+    h = h / h.max() if h.max() > 0 else h
+    big = np.asarray(Image.fromarray(h).resize(image.size, Image.BILINEAR))          # (H, W) in [0, 1]
+    rgb = colormaps["inferno"](big)[..., :3] * 255
+    blend = (1 - alpha) * np.asarray(image.convert("RGB"), np.float32) + alpha * rgb
+    return Image.fromarray(blend.clip(0, 255).astype(np.uint8))
 
 
 def _open(path):
@@ -180,8 +208,24 @@ def catalogue_app(seed: int = 0):
     queries = [cat["paths"][i] for i in cat["query_idx"]]
     images, kept, _ = load_images(queries)
     examples = {f"{p.parent.name}/{p.stem}": (img, p.parent.name) for p, img in zip(kept, images)}
+    def explain(image, paths, feature):                          # 08's similarity maps, for the CNN only
+        import torch
+        from helpers.backbones import load_backbone
+        from helpers.explain import similarity_maps
+        from helpers.features import feature_maps
+        if feature != "CNN (EfficientNet-Lite0)":
+            return None
+        model, preprocess = _BACKBONE.setdefault("effnet", load_backbone("efficientnet_lite0"))
+        with torch.inference_mode():
+            fmaps = feature_maps(model.eval(), torch.stack([preprocess(im) for im in [image] + [_open(p) for p in paths]]))
+        pairs = [similarity_maps(fmaps[0], fmaps[i]) for i in range(1, len(fmaps))]   # (query map, result map)
+        return pairs[0][0] if pairs else None, [r for _, r in pairs]
+
     from helpers.crossmodal import MODEL_NAME, search_text
     from helpers.store import model_record
     text_search = search_text if model_record(MODEL_NAME) is not None else None   # once notebook 07 has run
     return SearchApp(search, examples, list(names), default=list(examples)[7], feature="CNN (EfficientNet-Lite0)",
-                     text_search=text_search)
+                     text_search=text_search, explain=explain)
+
+
+_BACKBONE: dict = {}

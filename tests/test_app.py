@@ -88,3 +88,21 @@ def test_a_text_query_searches_with_the_text_model_and_back_clears_it(folder):
     app.back.click()
     assert app.text.value == "" and len(app.results.children) == 4 and FRAME[True] in _colours(app)
     assert len(SearchApp(lambda *a: [], examples, ["f"]).widget.children) == len(app.widget.children) - 1  # no box
+
+
+def test_the_why_toggle_draws_the_maps_over_the_thumbnails(folder):
+    paths = sorted(folder.rglob("*.png"))
+    asked = []
+
+    def explain(image, result_paths, feature):
+        asked.append((feature, len(result_paths)))
+        return (np.ones((2, 2)), [np.eye(2)] * len(result_paths)) if feature == "cnn" else None
+    examples = {"a": (Image.open(paths[0]).convert("RGB"), paths[0].parent.name)}
+    app = SearchApp(lambda im, f, k: [(p, 0.9) for p in paths[:k]], examples, ["hist", "cnn"], k=3, explain=explain)
+    plain = [t.children[0].value for t in app.results.children]
+    assert asked == []                                           # off by default: no cost
+    app.why.value = True
+    assert asked == [("cnn", 3)] and "maps" in app.status.value
+    assert [t.children[0].value for t in app.results.children] != plain
+    app.feature.value = "hist"
+    assert "CNN features only" in app.status.value and [t.children[0].value for t in app.results.children] == plain

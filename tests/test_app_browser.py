@@ -103,7 +103,7 @@ def _choose_file(page, path: Path) -> None:
 
 
 def _interact(page, tmp_path):
-    """At least 10 interactions: k, feature, product, upload, back, a non-image upload, back."""
+    """At least 10 interactions: k, feature, product, the similarity maps, upload, back, a non-image upload, back."""
     from PIL import Image
     from skimage import data as skdata
     buf = io.BytesIO()
@@ -120,7 +120,9 @@ def _interact(page, tmp_path):
              ("back to the CNN", lambda: page.get_by_role("button", name="CNN (EfficientNet-Lite0)").click()),
              ("another product", lambda: page.locator(".widget-dropdown select").first.select_option(index=3)),
              ("a third product", lambda: page.locator(".widget-dropdown select").first.select_option(index=20)),
-             ("k - 1", lambda: (handle.focus(), page.keyboard.press("ArrowLeft")))]
+             ("k - 1", lambda: (handle.focus(), page.keyboard.press("ArrowLeft"))),
+             ("why? on", lambda: page.get_by_role("button", name="why? similarity maps").click()),
+             ("why? off", lambda: page.get_by_role("button", name="why? similarity maps").click())]
     for what, act in steps:
         act()
         _expect_results(page, what)
