@@ -119,11 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("index", cmd_index, "compute features for every image under FOLDER (recursively) into an index file")
     p.add_argument("folder")
     p.add_argument("--features", required=True, choices=FEATURES, metavar="NAME", help=feature_help)
-    p.add_argument("--out", required=True, help="the index file to write: FILE.npz (exact search) or FILE.faiss")
+    p.add_argument("--out", required=True, help="the index to write: FILE.npz (exact search), FILE.faiss (FAISS), "
+                   "milvus-lite:FILE.db (embedded Milvus Lite) or milvus://HOST:PORT/NAME (a Milvus server)")
     p.add_argument("--index", metavar="FACTORY", help="for FILE.faiss: a FAISS index_factory string such as "
                    "Flat (default), IVF256,Flat, IVF1024,PQ32 or HNSW32")
     p = add("search", cmd_search, "the gallery images of an index nearest to IMAGE, with cosine scores")
-    p.add_argument("index", help="an .npz or .faiss file made by `index`")
+    p.add_argument("index", help="an .npz or .faiss file, or a milvus-lite:/milvus:// URI, made by `index`")
     p.add_argument("image", help="the query image")
     p.add_argument("-k", type=_positive, default=10, help="how many results (default: %(default)s)")
     p.add_argument("--features", choices=FEATURES, metavar="NAME",

@@ -21,9 +21,14 @@ def index_folder(folder: Path | str, feature: str, out: Path | str, data_dir: Pa
     Unreadable files are skipped and listed with the reason under "skipped".
     Plumbing: not taught in a notebook.
     """
-    suffix = Path(out).suffix
-    if suffix not in (".npz", ".faiss"):
-        raise KitError(f"the index file must end in .npz (exact search) or .faiss (FAISS), got {Path(out).name}")
+    from helpers.vectordb import is_milvus, parse_uri
+    milvus = is_milvus(out)
+    suffix = "milvus" if milvus else Path(out).suffix
+    if milvus:
+        parse_uri(str(out))                         # a bad URI fails before any image is read
+    elif suffix not in (".npz", ".faiss"):
+        raise KitError(f"the index must be FILE.npz (exact search), FILE.faiss (FAISS), milvus-lite:FILE.db or "
+                       f"milvus://HOST:PORT/NAME (Milvus), got {Path(out).name}")
     if index is not None and suffix != ".faiss":
         raise KitError(f"--index {index} builds a FAISS index: name the output FILE.faiss, not {Path(out).name}")
     from helpers.extractors import get
@@ -38,10 +43,13 @@ def index_folder(folder: Path | str, feature: str, out: Path | str, data_dir: Pa
     if suffix == ".faiss":
         from helpers.indexes import save_faiss_index
         out = save_faiss_index(out, X, kept, spec, factory=index or "Flat")
+    elif milvus:
+        from helpers.vectordb import save_milvus
+        out = save_milvus(str(out), X, kept, spec)
     else:
         out = save_index(out, X, kept, spec)
-    return {"index": str(out), "feature": feature, "n_images": len(kept), "dim": int(X.shape[1]),
-            "kind": (index or "Flat") if suffix == ".faiss" else "exact (.npz)",
+    kind = {".faiss": index or "Flat", "milvus": "Milvus collection, exact (FLAT, cosine)"}.get(suffix, "exact (.npz)")
+    return {"index": str(out), "feature": feature, "n_images": len(kept), "dim": int(X.shape[1]), "kind": kind,
             "skipped": [{"path": str(p), "reason": r} for p, r in skipped]}
 
 
@@ -51,14 +59,21 @@ def search_index(index_path: Path | str, image: Path | str, k: int = 10, feature
 
     The query is described by the extractor the index was made with; an index made by another extractor,
     or by another version of it, is refused. ``feature`` (optional) insists on one extractor.
-    ``index_path``: an .npz (exact) or .faiss index; ``nprobe`` sets the cells an IVF index visits.
+    ``index_path``: an .npz (exact) or .faiss index, or a Milvus URI; ``nprobe`` sets the cells an IVF index visits.
     Plumbing: not taught in a notebook.
     """
     from helpers.extractors import get
     from helpers.pipeline import compute
     from helpers.retrieval import check_index_spec, load_index, search
-    is_faiss = Path(index_path).suffix == ".faiss"
-    if is_faiss:
+    from helpers.vectordb import is_milvus
+    milvus = is_milvus(index_path)
+    is_faiss = not milvus and Path(index_path).suffix == ".faiss"
+    if milvus:
+        from helpers.vectordb import load_milvus, search_milvus
+        if nprobe is not None:
+            raise KitError("--nprobe applies to FAISS IVF indexes (.faiss); this Milvus collection is searched exactly")
+        client, collection, index = load_milvus(str(index_path))
+    elif is_faiss:
         from helpers.indexes import load_faiss_index, search_faiss
         faiss_index, index = load_faiss_index(index_path)
     else:
@@ -70,6 +85,10 @@ def search_index(index_path: Path | str, image: Path | str, k: int = 10, feature
     if not Path(image).is_file():
         raise KitError(f"cannot read the query {image}: no such file")
     X, _, skipped = compute(name, [Path(image)], progress=False, data_dir=data_dir)
+    if milvus:
+        scores, found = search_milvus(client, collection, X, k)
+        return {"query": str(image), "feature": name, "results": [
+            {"rank": r + 1, "score": round(float(s), 4), "path": p} for r, (s, p) in enumerate(zip(scores[0], found[0]))]}
     if is_faiss:
         scores, idx = search_faiss(faiss_index, X, k, nprobe)
     else:
