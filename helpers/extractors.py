@@ -140,3 +140,8 @@ register(Extractor("autoencoder", "the convolutional autoencoder notebook 03 tra
                    "trained", partial(_trained, "autoencoder", "03_autoencoders", "encode"),
                    input_size=48, normalisation="resize 48x48 bicubic, [0, 1]", weights="autoencoder",
                    notebook="03_autoencoders"))
+register(Extractor("metric_cnn", "the small embedding network notebook 06 trains with a batch-hard triplet loss on 6 "
+                   "shapes classes (64-d, L2-normalised)", "trained", partial(_trained, "metric_cnn", "06_metric_learning",
+                                                                              "embed"),
+                   pooling="gap", input_size=32, normalisation="resize 32x32 bicubic, standardised with the training mean/std",
+                   weights="metric_cnn", notebook="06_metric_learning"))

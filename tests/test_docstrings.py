@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-MODULES = ["app", "vectordb", "crossmodal", "captions", "explain", "scenes", "metrics", "retrieval", "quantization", "features", "pipeline", "backbones", "models", "plotting", "workflows", "indexes",
+MODULES = ["app", "vectordb", "metric", "crossmodal", "captions", "explain", "scenes", "metrics", "retrieval", "quantization", "features", "pipeline", "backbones", "models", "plotting", "workflows", "indexes",
            "datasets", "images", "synth", "store", "extractors", "env", "results"]
 WHERE = re.compile(r'(?:Taught|Used) in (?P<notebook>\d\d_\w+), section "(?P<section>.+)"\.')
 PLUMBING = "Plumbing: not taught in a notebook."

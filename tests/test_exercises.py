@@ -9,11 +9,12 @@ import torch.nn as nn
 from PIL import Image
 
 from helpers.exercises import (ExerciseError, nb00_start_here, nb01_colour_histograms, nb02_cnn_features,
-                               nb03_autoencoders, nb04_cosine_retrieval, nb05_quantisation, nb07_cross_modal,
+                               nb03_autoencoders, nb04_cosine_retrieval, nb05_quantisation, nb06_metric_learning,
+                               nb07_cross_modal,
                                nb08_explain_and_detect)
 
 MODULES = [nb00_start_here, nb01_colour_histograms, nb02_cnn_features, nb03_autoencoders, nb04_cosine_retrieval,
-           nb05_quantisation, nb07_cross_modal, nb08_explain_and_detect]   # 07, 08 (and 06) are tested in their own files
+           nb05_quantisation, nb06_metric_learning, nb07_cross_modal, nb08_explain_and_detect]  # 06-08: own test files
 ex = SimpleNamespace(**{name: getattr(m, name) for m in MODULES for name in dir(m) if name.startswith("check_")})
 
 

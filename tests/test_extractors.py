@@ -17,7 +17,7 @@ from helpers.store import save_model
 
 def test_every_registered_name_has_a_complete_spec():
     assert {"colour_hist", "colour_hist_hsv", "efficientnet_lite0", "efficientnet_lite0_gem", "resnet18",
-            "small_cnn", "autoencoder"} <= set(REGISTRY)
+            "small_cnn", "autoencoder", "metric_cnn"} <= set(REGISTRY)
     for name in ("colour_hist", "efficientnet_lite0", "efficientnet_lite0_gem"):
         spec = get(name).spec()
         assert spec["name"] == name and spec["format"] == extractors.SPEC_FORMAT
