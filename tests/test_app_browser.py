@@ -89,6 +89,18 @@ def _expect_results(page, what: str, expected: int | None = None, timeout: float
     return captions
 
 
+def _status(page) -> str:
+    status = page.locator(".widget-html-content", has_text=" results in ")
+    return status.first.inner_text() if status.count() else ""
+
+
+def _wait_for_new_status(page, before: str, timeout: float = 15) -> None:
+    """The status line names the time of each search: wait until it changes (the kernel has answered)."""
+    deadline = time.time() + timeout
+    while _status(page) == before and time.time() < deadline:
+        time.sleep(0.1)
+
+
 def _upload_file(tmp_path, name: str, data: bytes) -> Path:
     path = tmp_path / name
     path.write_bytes(data)
@@ -124,16 +136,23 @@ def _interact(page, tmp_path):
              ("why? on", lambda: page.get_by_role("button", name="why? similarity maps").click()),
              ("why? off", lambda: page.get_by_role("button", name="why? similarity maps").click())]
     for what, act in steps:
+        before = _status(page)
         act()
+        _wait_for_new_status(page, before)
         _expect_results(page, what)
     _choose_file(page, cat)
+    page.locator(".widget-html-content", has_text="no label for this query").first.wait_for(timeout=60_000)
     captions = _expect_results(page, "an upload")
     assert page.locator(".widget-html-content", has_text="no label for this query").first.is_visible()
     assert not any(" + " in f" {c} " or " x " in f" {c} " for c in captions), \
         f"an upload has no label, its results must not be marked right or wrong: {captions}"
+    before = _status(page)
     page.get_by_role("button", name="colour histogram").click()
+    _wait_for_new_status(page, before)
     _expect_results(page, "changing the feature of an upload")
     page.get_by_role("button", name="back to product photos").click()
+    page.locator(".widget-html-content", has_text=" results in ").filter(
+        has_not_text="no label").first.wait_for(timeout=60_000)
     captions = _expect_results(page, "back to the product photos")
     assert all(c.split()[1] in "+x" for c in captions), f"a product photo's results are marked again: {captions}"
     _choose_file(page, fake)
