@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from helpers.env import KitError
 
 MODEL_NAME = "tiny_clip"
-IMAGE_SIZE = 32   # the shapes images (48 px) are read at 32 x 32: four times cheaper to train
+IMAGE_SIZE = 32   # shapes images (48 px) read at 32 x 32: 2.25 times fewer pixels; colour and outline survive
 
 
 class ImageEncoder(nn.Module):

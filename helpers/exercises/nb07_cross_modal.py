@@ -115,6 +115,7 @@ def check_text_encoder(make_text_encoder, epochs: int = 12, data_dir=None) -> fl
     from helpers.env import data_dir as data_dir_of
     from helpers.images import load_images
     vocab = C.build_vocab()
+    torch.manual_seed(0)                                 # the same initial weights, whatever ran before
     encoder = _call(make_text_encoder, len(vocab), 64)
     if not isinstance(encoder, torch.nn.Module):
         raise ExerciseError("make_text_encoder should return a torch.nn.Module with forward(ids, lengths)")
@@ -135,7 +136,8 @@ def check_text_encoder(make_text_encoder, epochs: int = 12, data_dir=None) -> fl
     torch.manual_seed(0)
     model = TinyCLIP(vocab, "bow", 64)
     model.text = encoder
-    train_clip(model, X, lambda e: [C.caption(rows[i], np.random.default_rng([0, e])) for i in train], epochs)
+    train_clip(model, X, lambda e: [C.caption(rows[i], np.random.default_rng([0, e, int(i)])) for i in train],
+               epochs)                                                  # a fresh caption per image and epoch
     X_new, new_rows = fresh_images()
     groups = np.array([hash(C.combo(r)) for r in new_rows])
     unseen = np.array([C.combo(r) in C.UNSEEN for r in new_rows])
