@@ -89,6 +89,15 @@ def pairwise_ok(Fq, Fr):
     return A.T @ B / (A.shape[1] * B.shape[1] * np.linalg.norm(A.mean(1)) * np.linalg.norm(B.mean(1)))
 
 
+def pairwise_loop(Fq, Fr):                  # right values, but one Python loop over the query's positions
+    C = Fq.shape[0]
+    A, B = Fq.reshape(C, -1), Fr.reshape(C, -1)
+    P = np.zeros((A.shape[1], B.shape[1]))
+    for i in range(A.shape[1]):
+        P[i] = A[:, i] @ B
+    return P / (A.shape[1] * B.shape[1] * np.linalg.norm(A.mean(1)) * np.linalg.norm(B.mean(1)))
+
+
 def test_check_pairwise(capsys):
     ex.check_pairwise(pairwise_ok)
     assert "Correct" in capsys.readouterr().out
@@ -102,6 +111,8 @@ def test_check_pairwise(capsys):
         ex.check_pairwise(lambda Fq, Fr: pairwise_ok(Fq, Fr).T)
     with pytest.raises(ExerciseError, match="scrambled"):                     # column-major flattening
         ex.check_pairwise(lambda Fq, Fr: pairwise_ok(Fq.transpose(0, 2, 1), Fr.transpose(0, 2, 1)))
+    with pytest.raises(ExerciseError, match="no Python loop"):
+        ex.check_pairwise(pairwise_loop)
 
 
 def iou1(a, b):

@@ -6,6 +6,10 @@ module, e.g. ``from helpers.exercises.nb01_colour_histograms import check_best_n
 """
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
+
 class ExerciseError(AssertionError):
     """Raised by a check: the message says what is wrong and hints how to fix it."""
 
@@ -35,3 +39,12 @@ def _check_best_choice(best, scores: dict, best_name: str, scores_name: str, wha
     if scores[best] < max(scores.values()):
         raise ExerciseError(f"{best_name} does not have the highest mAP in {scores_name}")
 
+
+
+def _has_loop(func) -> bool:
+    """True when the source of func holds a for/while loop or a comprehension (False if the source is unknown)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    return any(isinstance(n, (ast.For, ast.While, ast.comprehension)) for n in ast.walk(tree))

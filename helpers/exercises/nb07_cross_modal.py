@@ -1,13 +1,9 @@
 """Exercise checks of 07_cross_modal."""
 from __future__ import annotations
 
-import ast
-import inspect
-import textwrap
-
 import numpy as np
 
-from helpers.exercises import ExerciseError, _call, _number
+from helpers.exercises import ExerciseError, _call, _has_loop, _number
 
 THRESHOLDS = {"pass": 0.25, "good": 0.40, "excellent": 0.55}   # recall@10 on never-seen combinations
 
@@ -56,13 +52,6 @@ def check_multi_positive_loss(func) -> None:
                             "is the cross-entropy with the log-softmax of the scaled cosines, both ways, averaged")
     print("Correct: symmetric InfoNCE with every same-group pair as a positive.")
 
-
-def _has_loop(func) -> bool:
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
-    except (OSError, TypeError, SyntaxError):
-        return False
-    return any(isinstance(n, (ast.For, ast.While, ast.comprehension)) for n in ast.walk(tree))
 
 
 def check_recall_table(func) -> None:

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers.exercises import ExerciseError, _call
+from helpers.exercises import ExerciseError, _call, _has_loop
 
 HELD_BACK_SEED = 9008      # scenes the notebook never shows: the open task is scored on them
 THRESHOLDS = {"pass": 0.25, "good": 0.5, "excellent": 0.7}   # AP@0.5 on the held-back scenes
+
 
 
 def check_pairwise(func) -> None:
@@ -34,6 +35,9 @@ def check_pairwise(func) -> None:
     if not (np.allclose(P.sum(axis=1), Mq.ravel()) and np.allclose(P.sum(axis=0), Mr.ravel())):
         raise ExerciseError("the sum is right but the positions are scrambled: flatten each map as "
                             "maps.reshape(C, -1) so that row-major position order is kept")
+    if _has_loop(func):
+        raise ExerciseError("the values are right, but use no Python loop or comprehension: with both maps "
+                            "flattened to (C, positions), one matrix product gives every pair at once")
     print("Correct: the pairwise contributions sum to the cosine, and their row and column sums are the two maps.")
 
 
