@@ -62,7 +62,7 @@ def test_models_have_readable_reprs_and_module_level_classes():
     assert ConvAutoencoder(16).hparams == {"code_dim": 16}
 
 
-def test_a_model_class_outside_helpers_is_refused_with_a_clear_error(tmp_path):
+def test_a_model_class_outside_helpers_is_refused_unless_helpers_models_has_its_twin(tmp_path):
     import torch.nn as nn
     from helpers.env import KitError
 
@@ -73,3 +73,11 @@ def test_a_model_class_outside_helpers_is_refused_with_a_clear_error(tmp_path):
             self.lin = nn.Linear(2, 2)
     with pytest.raises(KitError, match="not in a helpers module"):
         save_model(Local(), "local", {"a": 1}, data_dir=tmp_path)
+
+    from helpers import models
+
+    class SmallCNN(models.SmallCNN):   # the class as a notebook types it: same name and code as the helper's
+        pass
+    save_model(SmallCNN(n_classes=3, embedding_dim=8), "typed", {"a": 1}, data_dir=tmp_path)
+    loaded, record = load_model("typed", data_dir=tmp_path)
+    assert record["module"] == "helpers.models" and type(loaded) is models.SmallCNN
