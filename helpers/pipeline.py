@@ -105,7 +105,7 @@ def cache_path(name: str, paths, data_dir: Path | str | None = None) -> Path:
 def compute_cached(name: str, paths, progress: bool | None = None, data_dir: Path | str | None = None):
     """``compute`` with a cache in ``data/cache/`` (see ``cache_path``). A cache file that cannot be read
     (truncated, corrupt, old layout) is a miss and is rebuilt. Returns (X, kept, skipped) like ``compute``.
-    Used in 03_autoencoders, section "5. The limit: reconstruction is not meaning"."""
+    Used in 04_cosine_retrieval, section "Setup"."""
     paths = [Path(p) for p in paths]
     cache = cache_path(name, paths, data_dir)
     try:  # kept/skipped are stored as positions in ``paths``, however the caller spells them
