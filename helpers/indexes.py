@@ -29,31 +29,61 @@ def sidecar(path: Path | str) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def build_faiss_index(X: np.ndarray, factory: str = "Flat", seed: int = 0):
-    """A FAISS index of the rows of ``X`` (n, d) for cosine search: trained on up to ``TRAIN_SAMPLE`` rows
-    drawn at random (IVF cells, PQ codebooks), then filled ``CHUNK`` rows at a time.
+def build_faiss_index(X, factory: str = "Flat", seed: int = 0):
+    """A FAISS index of vectors for cosine search, trained (IVF cells, PQ codebooks) on up to ``TRAIN_SAMPLE`` of
+    them, filled ``CHUNK`` rows at a time.
 
+    ``X``: an array (n, d), trained on rows drawn at random; or an iterable of arrays (n_i, d) that arrive in
+    random order (``index`` streams a shuffled folder), trained on the first ``TRAIN_SAMPLE`` rows, then every
+    chunk added as it comes, so memory does not grow with the folder.
     Plumbing: not taught in a notebook.
     """
-    import faiss
     from helpers.retrieval import l2_normalise
-    X = l2_normalise(X)
-    n, d = X.shape
+    if isinstance(X, np.ndarray):
+        X = l2_normalise(X)
+        rng = np.random.default_rng(seed)
+        sample = X if len(X) <= TRAIN_SAMPLE else X[np.sort(rng.choice(len(X), TRAIN_SAMPLE, replace=False))]
+        index = _trained(sample, factory)
+        for start in range(0, len(X), CHUNK):
+            index.add(X[start:start + CHUNK])
+        return index
+    index, buffer = None, []
+    for chunk in X:
+        chunk = l2_normalise(chunk)
+        if index is not None:
+            index.add(chunk)
+            continue
+        buffer.append(chunk)
+        if sum(len(b) for b in buffer) >= TRAIN_SAMPLE:
+            index, buffer = _trained_and_filled(np.concatenate(buffer), factory), []
+    if index is None:
+        if not buffer:
+            raise KitError("no vectors to index")
+        index = _trained_and_filled(np.concatenate(buffer), factory)
+    return index
+
+
+def _trained(sample: np.ndarray, factory: str):
+    import faiss
     try:
-        index = faiss.index_factory(d, factory, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.index_factory(sample.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
     except (RuntimeError, TypeError) as err:
         raise KitError(f"FAISS does not understand the index {factory!r} ({_first_line(err)}); try Flat, "
                        f"IVF256,Flat, IVF1024,PQ32 or HNSW32") from None
     if not index.is_trained:
-        rng = np.random.default_rng(seed)
-        sample = X if n <= TRAIN_SAMPLE else X[np.sort(rng.choice(n, TRAIN_SAMPLE, replace=False))]
         try:
             index.train(sample)
         except RuntimeError as err:
-            raise KitError(f"cannot train {factory!r} on {len(sample)} vectors ({_first_line(err)}): use fewer "
+            n = len(sample)
+            raise KitError(f"cannot train {factory!r} on {n} vectors ({_first_line(err)}): use fewer "
                            f"IVF cells (about n / 40, e.g. IVF{max(1, n // 40)},Flat) or --index Flat") from None
-    for start in range(0, n, CHUNK):
-        index.add(X[start:start + CHUNK])
+    return index
+
+
+def _trained_and_filled(first: np.ndarray, factory: str):
+    index = _trained(first, factory)
+    for start in range(0, len(first), CHUNK):
+        index.add(first[start:start + CHUNK])
     return index
 
 
@@ -63,8 +93,9 @@ def _first_line(err: Exception) -> str:
     return (useful or lines or [type(err).__name__])[-1][:160]
 
 
-def save_faiss_index(path: Path | str, X: np.ndarray, paths, spec: dict, factory: str = "Flat") -> Path:
-    """Build (``build_faiss_index``) and write ``path`` (.faiss) with its JSON sidecar; returns ``path``.
+def save_faiss_index(path: Path | str, X, paths, spec: dict, factory: str = "Flat") -> Path:
+    """Build (``build_faiss_index``: an array or a stream of chunks) and write ``path`` (.faiss) with its JSON
+    sidecar; returns ``path``.
 
     Plumbing: not taught in a notebook.
     """
@@ -72,14 +103,14 @@ def save_faiss_index(path: Path | str, X: np.ndarray, paths, spec: dict, factory
     path = Path(path)
     if path.suffix != ".faiss":
         raise KitError(f"FAISS index files end in .faiss, got {path.name}")
-    if len(paths) != len(X):
-        raise KitError(f"{len(X)} vectors but {len(paths)} paths")
-    index = build_faiss_index(X, factory)
+    index = build_faiss_index(X, factory)       # a stream of chunks fills ``paths`` as it is consumed
+    if len(paths) != index.ntotal:
+        raise KitError(f"{index.ntotal} vectors but {len(paths)} paths")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     faiss.write_index(index, str(tmp))
     meta = {"kit_version": __version__, "feature_name": spec["name"], "spec": spec, "factory": factory,
-            "metric": "inner product of L2-normalised vectors (cosine)", "dim": int(X.shape[1]),
+            "metric": "inner product of L2-normalised vectors (cosine)", "dim": int(index.d),
             "paths": [str(p) for p in paths]}
     tmp_meta = sidecar(tmp)
     tmp_meta.write_text(json.dumps(meta, sort_keys=True) + "\n")

@@ -60,6 +60,21 @@ def compute(name: str, paths, progress: bool | None = None, data_dir: Path | str
     Returns (X, kept, skipped): features (n_kept, d), kept paths, and (path, reason) pairs.
     Plumbing: not taught in a notebook.
     """
+    chunks, kept, skipped = [], [], []
+    for X, k, s in stream(name, paths, progress, data_dir):
+        if X is not None:
+            chunks.append(X)
+        kept += k
+        skipped += s
+    return np.concatenate(chunks), kept, skipped
+
+
+def stream(name: str, paths, progress: bool | None = None, data_dir: Path | str | None = None):
+    """Like ``compute``, one batch at a time: yields (X or None, kept, skipped) per batch, so memory stays flat however
+    many files there are (indexes that do not need every vector at once consume it). Raises at the end if no
+    file could be read.
+    Plumbing: not taught in a notebook.
+    """
     import torch
     from tqdm.auto import tqdm
     from helpers.env import pick_device
@@ -73,21 +88,24 @@ def compute(name: str, paths, progress: bool | None = None, data_dir: Path | str
     batch_size, workers = loader_settings(len(paths), device)
     loader = torch.utils.data.DataLoader(_Files(paths, preprocess, extractor.input_size), batch_size=batch_size,
                                          num_workers=workers, collate_fn=_as_list, pin_memory=device == "cuda")
-    chunks, kept, skipped = [], [], []
+    n_kept, first_skipped = 0, None
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=len(paths), unit="img", disable=not show, leave=False) as bar:
         for batch in loader:
             good = [(i, x) for i, x, _ in batch if x is not None]
-            skipped += [(paths[i], reason) for i, x, reason in batch if x is None]
+            skipped = [(paths[i], reason) for i, x, reason in batch if x is None]
+            first_skipped = first_skipped or (skipped[0] if skipped else None)
+            bar.update(len(batch))
             if good:
                 stacked = (np.stack if isinstance(good[0][1], np.ndarray) else torch.stack)([x for _, x in good])
-                chunks.append(np.asarray(stacked if embed is None else embed(stacked), dtype=np.float32))
-                kept += [paths[i] for i, _ in good]
-            bar.update(len(batch))
-    if not kept:
-        first, reason = skipped[0]
+                n_kept += len(good)
+                yield (np.asarray(stacked if embed is None else embed(stacked), dtype=np.float32),
+                       [paths[i] for i, _ in good], skipped)
+            elif skipped:
+                yield None, [], skipped
+    if not n_kept:
+        first, reason = first_skipped
         raise KitError(f"none of the {len(paths)} files could be read as an image ({first}: {reason})")
-    return np.concatenate(chunks), kept, skipped
 
 
 def cache_path(name: str, paths, data_dir: Path | str | None = None) -> Path:

@@ -64,15 +64,24 @@ def _client(uri: str, create: bool = False):
                        "is the server running and the address right?") from None
 
 
-def save_milvus(uri: str, X: np.ndarray, paths, spec: dict) -> str:
+def save_milvus(uri: str, X, paths, spec: dict) -> str:
     """Write vectors (n, d), their image paths and the extractor's spec into the collection ``uri`` (replaced).
 
+    ``X`` may also be an iterable of (vectors (n_i, d), their paths) chunks, with ``paths=None``: each chunk is
+    inserted as it comes, so memory does not grow with the folder.
     Plumbing: not taught in a notebook.
     """
     from pymilvus import DataType
     from helpers.retrieval import l2_normalise
-    if len(paths) != len(X):
-        raise KitError(f"{len(X)} vectors but {len(paths)} paths")
+    if isinstance(X, np.ndarray):
+        if len(paths) != len(X):
+            raise KitError(f"{len(X)} vectors but {len(paths)} paths")
+        vectors, where = X, paths
+        X = [(vectors[i:i + CHUNK], where[i:i + CHUNK]) for i in range(0, len(vectors), CHUNK)]
+    chunks = iter(X)
+    first = next(chunks, None)
+    if first is None:
+        raise KitError("no vectors to store")
     client, name = _client(uri, create=True)
     for old in (name, f"{name}_meta"):
         if client.has_collection(old):
@@ -85,22 +94,33 @@ def save_milvus(uri: str, X: np.ndarray, paths, spec: dict) -> str:
     meta_index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
     client.create_collection(f"{name}_meta", schema=meta, index_params=meta_index)
     client.insert(f"{name}_meta", [{"id": 0, "vector": [0.0, 0.0], "meta": json.dumps(
-        {"kit_version": __version__, "feature_name": spec["name"], "spec": spec, "n": len(X)}, sort_keys=True)}])
+        {"kit_version": __version__, "feature_name": spec["name"], "spec": spec}, sort_keys=True)}])
     schema = client.create_schema(auto_id=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=int(X.shape[1]))
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=int(first[0].shape[1]))
     schema.add_field("path", DataType.VARCHAR, max_length=4096)
     index = client.prepare_index_params()
     index.add_index(field_name="vector", index_type="FLAT", metric_type="COSINE")   # exact, like the .npz
     client.create_collection(name, schema=schema, index_params=index)
-    Xn = l2_normalise(np.asarray(X, np.float32))
-    for start in range(0, len(Xn), CHUNK):
-        client.insert(name, [{"id": i, "vector": Xn[i].tolist(), "path": str(paths[i])}
-                             for i in range(start, min(start + CHUNK, len(Xn)))])
+    rows, n_rows = [], 0
+    for vectors, where in _chain(first, chunks):              # rows buffered up to CHUNK per insert call
+        Xn = l2_normalise(np.asarray(vectors, np.float32))
+        rows += [{"id": n_rows + len(rows) + i, "vector": v.tolist(), "path": str(p)}
+                 for i, (v, p) in enumerate(zip(Xn, where))]
+        if len(rows) >= CHUNK:
+            client.insert(name, rows)
+            n_rows, rows = n_rows + len(rows), []
+    if rows:
+        client.insert(name, rows)
     for done in (name, f"{name}_meta"):
         client.flush(done)
     client.close()
     return uri
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
 
 
 def load_milvus(uri: str) -> tuple:

@@ -16,9 +16,10 @@ def index_folder(folder: Path | str, feature: str, out: Path | str, data_dir: Pa
                  index: str | None = None) -> dict:
     """Features ``feature`` of every image under ``folder`` (recursively, streamed) into the index ``out``.
 
-    ``out`` ending in .npz: exact search, the default. Ending in .faiss: a FAISS index built with the
+    ``out`` ending in .npz: exact search, the default (every vector in memory once). Ending in .faiss: a FAISS index built with the
     ``index_factory`` string ``index`` (default "Flat"; e.g. "IVF1024,PQ32"), see ``helpers.indexes``.
-    Unreadable files are skipped and listed with the reason under "skipped".
+    FAISS and Milvus outputs are filled batch by batch as the images stream, so memory does not grow with the
+    folder. Unreadable files are skipped and listed with the reason under "skipped".
     Plumbing: not taught in a notebook.
     """
     from helpers.vectordb import is_milvus, parse_uri
@@ -39,17 +40,30 @@ def index_folder(folder: Path | str, feature: str, out: Path | str, data_dir: Pa
     if not paths:
         raise KitError(f"no images found under {folder} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
     spec = get(feature).spec(data_dir)
-    X, kept, skipped = compute(feature, paths, data_dir=data_dir)
-    if suffix == ".faiss":
-        from helpers.indexes import save_faiss_index
-        out = save_faiss_index(out, X, kept, spec, factory=index or "Flat")
-    elif milvus:
-        from helpers.vectordb import save_milvus
-        out = save_milvus(str(out), X, kept, spec)
-    else:
-        out = save_index(out, X, kept, spec)
+    if suffix == ".npz":                            # one array file: every vector in memory once
+        X, kept, skipped = compute(feature, paths, data_dir=data_dir)
+        out, dim = save_index(out, X, kept, spec), X.shape[1]
+    else:                                           # streamed: vectors go into the index batch by batch
+        from helpers.pipeline import stream
+        shuffled = [paths[i] for i in np.random.default_rng(0).permutation(len(paths))]   # a random training sample
+        kept, skipped, dims = [], [], []
+
+        def batches():
+            for X, k, s in stream(feature, shuffled, data_dir=data_dir):
+                skipped.extend(s)
+                if X is not None:
+                    kept.extend(k)
+                    dims[:] = [X.shape[1]]
+                    yield X, k
+        if milvus:
+            from helpers.vectordb import save_milvus
+            out = save_milvus(str(out), batches(), None, spec)
+        else:
+            from helpers.indexes import save_faiss_index
+            out = save_faiss_index(out, (X for X, _ in batches()), kept, spec, factory=index or "Flat")
+        dim = dims[0]
     kind = {".faiss": index or "Flat", "milvus": "Milvus collection, exact (FLAT, cosine)"}.get(suffix, "exact (.npz)")
-    return {"index": str(out), "feature": feature, "n_images": len(kept), "dim": int(X.shape[1]), "kind": kind,
+    return {"index": str(out), "feature": feature, "n_images": len(kept), "dim": int(dim), "kind": kind,
             "skipped": [{"path": str(p), "reason": r} for p, r in skipped]}
 
 

@@ -97,3 +97,28 @@ def test_a_folder_indexed_with_faiss_answers_like_the_exact_index(folder, tmp_pa
         search_index(tmp_path / "i.npz", query, nprobe=2, data_dir=tmp_path)
     with pytest.raises(KitError, match="made with features 'colour_hist'"):
         search_index(tmp_path / "i.faiss", query, feature="colour_hist_hsv", data_dir=tmp_path)
+
+
+def test_a_stream_of_chunks_trains_on_the_first_rows_then_adds_the_rest(vectors, monkeypatch):
+    X, Q = vectors
+    monkeypatch.setattr(indexes, "TRAIN_SAMPLE", 100)         # train after 100 rows, add the other 500 as they come
+    seen = []
+
+    def chunks():
+        for start in range(0, len(X), 40):
+            seen.append(start)
+            yield X[start:start + 40]
+    index = indexes.build_faiss_index(chunks(), "IVF4,Flat")
+    assert index.ntotal == len(X) and len(seen) == 15
+    assert np.array_equal(indexes.search_faiss(index, Q, 10, nprobe=4)[1], search(Q, X, 10)[1])
+    with pytest.raises(KitError, match="no vectors"):
+        indexes.build_faiss_index(iter([]), "Flat")
+
+
+def test_a_folder_streamed_into_faiss_keeps_each_path_with_its_vector(folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(indexes, "TRAIN_SAMPLE", 4)
+    index_folder(folder, "colour_hist", tmp_path / "s.faiss", data_dir=tmp_path, index="IVF2,Flat")
+    index, meta = indexes.load_faiss_index(tmp_path / "s.faiss")
+    assert sorted(meta["paths"]) == sorted(str(p) for p in folder.rglob("*.png"))
+    for query in (folder / "c0" / "3.png", folder / "c2" / "0.png"):     # each image finds itself first
+        assert search_index(tmp_path / "s.faiss", query, k=1, data_dir=tmp_path, nprobe=2)["results"][0]["path"] == str(query)
