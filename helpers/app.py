@@ -7,6 +7,7 @@ with Voila.
 """
 from __future__ import annotations
 
+import html
 import io
 import time
 
@@ -117,7 +118,7 @@ class SearchApp:
         try:                                    # a bad file or an unknown word: say so, keep the app alive
             if text:
                 label, found = None, self.text_search(text, self.k.value)
-                engine, query = "text, notebook 07's model", widgets.HTML(f"<b style='color:{QUERY}'>&ldquo;{text[:40]}&rdquo;</b>")
+                engine, query = "text, notebook 07's model", widgets.HTML(f"<b style='color:{QUERY}'>&ldquo;{html.escape(text[:40])}&rdquo;</b>")
             else:
                 image, title, label = self.current_query()
                 found, engine = self.search(image, self.feature.value, self.k.value), self.feature.value
@@ -127,7 +128,7 @@ class SearchApp:
                     engine += "; maps: where the similarity comes from" if maps else "; maps exist for CNN features only"
                 query = self._tile(image, title[:24], QUERY, "cbir-query", maps[0] if maps else None)
         except ValueError as err:
-            self.status.value = f"<b style='color:{FRAME[False]}'>{err}</b>"
+            self.status.value = f"<b style='color:{FRAME[False]}'>{html.escape(str(err))}</b>"   # names come from users
             self.query.children, self.results.children = (), ()
             return []
         ms = 1000 * (time.perf_counter() - start)
@@ -147,7 +148,7 @@ class SearchApp:
         picture = widgets.Image(value=png_thumbnail(image if heat is None else heat_overlay(image, heat)), format="png",
                                 layout={"width": f"{THUMB}px", "height": f"{THUMB}px", "object_fit": "contain",
                                         "border": f"4px solid {colour}"})
-        caption = widgets.HTML(f"<span style='color:{colour};font-weight:bold'>{text}</span>")
+        caption = widgets.HTML(f"<span style='color:{colour};font-weight:bold'>{html.escape(text)}</span>")
         tile = widgets.VBox([picture, caption], layout={"margin": "0 6px 6px 0", "align_items": "center"})
         tile.add_class(css)
         return tile
