@@ -83,6 +83,12 @@ def cmd_student(args) -> int:
                  f"wrote {len(written)} student notebooks to {args.out} (solutions replaced by NotImplementedError)")
 
 
+def cmd_grade(args) -> int:
+    from helpers.grade import format_grade, grade
+    result = grade(args.submission, reference=args.reference, timeout=args.timeout)
+    return _emit(args, result, format_grade(result))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from helpers.env import data_dir
     from helpers.extractors import REGISTRY
@@ -114,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("student", cmd_student, "write student versions of the notebooks (solutions removed)")
     p.add_argument("--out", required=True, help="folder for the student notebooks, e.g. build/student")
     p.add_argument("notebooks", nargs="*", help="names or prefixes like 01 (default: all)")
+    p = add("grade", cmd_grade, "run a submitted notebook headless and score its exercises")
+    p.add_argument("submission", help="the student's notebook, e.g. 01_colour_histograms.ipynb")
+    p.add_argument("--reference", help="the solution notebook (default: the course notebook of the same name)")
+    p.add_argument("--timeout", type=_positive, default=600, metavar="S",
+                   help="seconds each cell may run before it is stopped (default: %(default)s)")
     FEATURES = list(REGISTRY)
     feature_help = "; ".join(f"{e.name}: {e.description}" for e in REGISTRY.values())
     p = add("index", cmd_index, "compute features for every image under FOLDER (recursively) into an index file")

@@ -148,3 +148,95 @@ def mean_pairwise_cosine(E: np.ndarray) -> float:
     S = E @ E.T                                                         # (n, n)
     n = len(E)
     return float((S.sum() - np.trace(S)) / (n * (n - 1)))
+
+
+def group_disjoint_split(groups, n_val: int, n_test: int, seed: int = 0) -> dict:
+    """Split images by group (e.g. the source photo of each catalogue product): no group straddles two parts.
+
+    ``groups``: one hashable per image (n_images,). ``n_val`` and ``n_test`` groups (drawn with ``seed``) form
+    the validation and test parts, the rest trains. Returns a dict of sorted int arrays ``train_idx``,
+    ``val_idx``, ``test_idx`` and the sorted group names ``train_groups``, ``val_groups``, ``test_groups``.
+    Taught in 06_metric_learning, section "6. Fine-tuning a retrieval head on a frozen pretrained body".
+    """
+    groups = np.asarray(groups)
+    names = np.unique(groups)
+    if n_val < 1 or n_test < 1 or n_val + n_test > len(names) - 1:
+        raise KitError(f"need n_val, n_test >= 1 and at least 1 training group: got {n_val} + {n_test} "
+                       f"of {len(names)} groups")
+    order = np.random.default_rng(seed).permutation(names)
+    parts = {"test": np.sort(order[:n_test]), "val": np.sort(order[n_test:n_test + n_val]),
+             "train": np.sort(order[n_test + n_val:])}
+    out = {f"{part}_idx": np.flatnonzero(np.isin(groups, members)) for part, members in parts.items()}
+    out.update({f"{part}_groups": members for part, members in parts.items()})
+    return out
+
+
+def cached_feature_maps(paths, size: int = 224, batch_size: int = 16, data_dir=None) -> np.ndarray:
+    """The frozen EfficientNet-Lite0 body's last feature maps (n, 1280, size/32, size/32), float16, cached once.
+
+    The cache file ``data/cache/nb06_maps-<key>.npz`` is keyed by the weights' sha256, the input size and the
+    images' names and bytes, so other weights, another size or a changed image is never served stale.
+    Taught in 06_metric_learning, section "6. Fine-tuning a retrieval head on a frozen pretrained body".
+    """
+    import hashlib
+    import json
+    import os
+    from helpers.backbones import EFFNET_SHA256, efficientnet_lite0, preprocess_for
+    from helpers.env import data_dir as data_dir_of
+    from helpers.features import _as_image, feature_maps
+    from helpers.store import fingerprint
+    key = hashlib.sha256(json.dumps(["efficientnet_lite0", EFFNET_SHA256, "forward_features", size,
+                                     fingerprint(paths)]).encode()).hexdigest()[:16]
+    cache = data_dir_of(data_dir) / "cache" / f"nb06_maps-{key}.npz"
+    if cache.is_file():
+        try:
+            with np.load(cache) as z:
+                return z["maps"]
+        except (OSError, ValueError, KeyError):
+            pass   # unreadable: compute again
+    model = efficientnet_lite0().eval().to(memory_format=torch.channels_last)
+    base = preprocess_for("efficientnet_lite0")
+    if size != 224:
+        from torchvision import transforms as T
+        base = T.Compose([T.Resize((size, size), interpolation=T.InterpolationMode.BICUBIC), T.ToTensor(),
+                          T.Normalize([0.5] * 3, [0.5] * 3)])
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, len(paths), batch_size):
+            x = torch.stack([base(_as_image(p)) for p in paths[start:start + batch_size]])
+            chunks.append(feature_maps(model, x.contiguous(memory_format=torch.channels_last)).half().numpy())
+    maps = np.ascontiguousarray(np.concatenate(chunks))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.stem + ".tmp.npz")          # written whole, then renamed: never half a cache
+    np.savez(tmp, maps=maps)
+    os.replace(tmp, cache)
+    return maps
+
+
+class GeMHead(nn.Module):
+    """A retrieval head on frozen feature maps: GeM pooling with a learnable p, a linear projection, L2 norm.
+
+    Input (B, in_channels, H, W) feature maps; output (B, dim) unit vectors. ``p`` starts at ``p_init``
+    (3, as in Radenović et al.) and is trained with the projection; the body that made the maps stays frozen.
+    Taught in 06_metric_learning, section "6. Fine-tuning a retrieval head on a frozen pretrained body".
+    """
+
+    def __init__(self, in_channels: int = 1280, dim: int = 128, p_init: float = 3.0):
+        super().__init__()
+        self.hparams = {"in_channels": in_channels, "dim": dim, "p_init": p_init}
+        self.p = nn.Parameter(torch.tensor(float(p_init)))
+        self.project = nn.Linear(in_channels, dim)
+
+    def pool(self, maps):
+        """Learnable-p GeM: (B, C, H, W) -> (B, C); p is kept at 1 or more."""
+        p = self.p.clamp(min=1.0)
+        return maps.clamp(min=1e-6).pow(p).mean(dim=(2, 3)).pow(1.0 / p)
+
+    def forward(self, maps):
+        return F.normalize(self.project(self.pool(maps)), dim=1)        # (B, dim), unit length
+
+    def embed(self, maps):
+        return self.forward(maps)
+
+    def extra_repr(self) -> str:
+        return f"GeM p={float(self.p):.2f} (learnable) -> linear {self.project.in_features} -> {self.project.out_features} -> L2"

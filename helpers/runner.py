@@ -67,6 +67,11 @@ def execute(path: Path, out_path: Path, timeout: int = 900) -> dict:
         error = str(err).strip().splitlines()[-1][:200]
     seconds = time.perf_counter() - start
     strip_widget_state(nb)
+    try:
+        from helpers.grade import tag_nbgrader
+        tag_nbgrader(nb)          # nbgrader metadata follows the exercises (tests check it is saved)
+    except KitError:
+        pass                      # an exercise without a check cell: tests/test_grade.py reports it
     out_path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_path)
     return {"notebook": path.stem, "seconds": round(seconds, 1), "ok": error is None,

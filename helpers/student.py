@@ -28,7 +28,8 @@ def strip_solutions(source: str) -> str:
 def student_notebook(nb):
     """A student copy of a notebook (nbformat node); the original is not modified."""
     import copy
-    nb = copy.deepcopy(nb)
+    from helpers.grade import tag_nbgrader
+    nb = tag_nbgrader(copy.deepcopy(nb))     # the copy keeps nbgrader's ids: `grade` finds the checks by them
     clearing = False
     for cell in nb.cells:
         if BEGIN in cell.source:

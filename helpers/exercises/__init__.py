@@ -48,3 +48,21 @@ def _has_loop(func) -> bool:
     except (OSError, TypeError, SyntaxError):
         return False
     return any(isinstance(n, (ast.For, ast.While, ast.comprehension)) for n in ast.walk(tree))
+
+
+LEVELS = ("pass", "good", "excellent")
+
+
+def report_level(score: float, thresholds: dict, what: str, hint: str) -> float:
+    """Shared by the open design tasks: print ``Correct (<level>): <what> <score> (...)`` or raise below pass.
+
+    ``thresholds`` maps "pass", "good", "excellent" to the lowest score of each level (higher is better); ``what``
+    names the score and the held-back data it was measured on; ``hint`` says what to try when the score is below
+    pass. ``python -m helpers grade`` reads the level from the printed line. Returns ``score``.
+    """
+    marks = ", ".join(f"{name} >= {thresholds[name]:.2f}" for name in LEVELS)
+    level = max((name for name in LEVELS if score >= thresholds[name]), key=thresholds.get, default=None)
+    if level is None:
+        raise ExerciseError(f"{what} {score:.3f} is below the pass mark ({marks}): {hint}")
+    print(f"Correct ({level}): {what} {score:.3f} ({marks}).")
+    return score

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers.exercises import ExerciseError, _call, _has_loop, _number
+from helpers.exercises import ExerciseError, _call, report_level, _has_loop, _number
 
 THRESHOLDS = {"pass": 0.25, "good": 0.40, "excellent": 0.55}   # recall@10 on never-seen combinations
 
@@ -136,9 +136,5 @@ def check_text_encoder(make_text_encoder, epochs: int = 12, data_dir=None) -> fl
     top = np.argsort(-sims, axis=1, kind="stable")[:, :10]
     relevant = groups[top] == groups[unseen][:, None]
     score = float((relevant.sum(1) / (groups[None, :] == groups[unseen][:, None]).sum(1)).mean())
-    level = max([name for name, t in THRESHOLDS.items() if score >= t], key=THRESHOLDS.get, default=None)
-    line = ", ".join(f"{k} >= {v:.2f}" for k, v in THRESHOLDS.items())
-    if level is None:
-        raise ExerciseError(f"recall@10 on never-seen combinations is {score:.3f}, below pass ({line})")
-    print(f"Correct ({level}): recall@10 on never-seen colour-shape combinations {score:.3f} ({line})")
-    return score
+    return report_level(score, THRESHOLDS, "recall@10 on never-seen colour-shape combinations",
+                        "train longer, or change the encoder; choose on the validation combinations")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers.exercises import ExerciseError, _call, _has_loop
+from helpers.exercises import ExerciseError, _call, _has_loop, report_level
 
 HELD_BACK_SEED = 9008      # scenes the notebook never shows: the open task is scored on them
 THRESHOLDS = {"pass": 0.25, "good": 0.5, "excellent": 0.7}   # AP@0.5 on the held-back scenes
@@ -94,10 +94,5 @@ def check_localiser(func, n: int = 40) -> float:
     if len(boxes) and boxes.max() <= 1.0:
         raise ExerciseError("boxes must be in pixels of the 128 x 128 image, not fractions of it")
     ap = detection_ap(detections, truths)
-    grade = max([name for name, t in THRESHOLDS.items() if ap >= t], key=THRESHOLDS.get, default=None)
-    if grade is None:
-        raise ExerciseError(f"AP@0.5 on {n} held-back scenes is {ap:.3f}, below the pass mark {THRESHOLDS['pass']}: "
-                            "look at your boxes on the validation scenes (too big? too many? scores meaningless?)")
-    print(f"Correct ({grade}): AP@0.5 = {ap:.3f} on {n} held-back scenes you never saw "
-          f"(pass {THRESHOLDS['pass']}, good {THRESHOLDS['good']}, excellent {THRESHOLDS['excellent']}).")
-    return ap
+    return report_level(ap, THRESHOLDS, f"AP@0.5 on {n} held-back scenes you never saw",
+                        "look at your boxes on the validation scenes (too big? too many? scores meaningless?)")
