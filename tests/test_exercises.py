@@ -23,15 +23,6 @@ def stub(*args, **kwargs):
 
 
 # --- 00_start_here -------------------------------------------------------------------------
-def precision_ok(rel, k):
-    return np.asarray(rel, bool)[:k].sum() / k
-
-
-def ap_at_k_ok(rel, k, n_relevant):
-    ranks = np.flatnonzero(np.asarray(rel)[:k]) + 1
-    return np.sum(np.arange(1, len(ranks) + 1) / ranks) / min(k, n_relevant)
-
-
 # --- 01_colour_histograms ------------------------------------------------------------------
 def intersection_ok(Hq, Hg):
     return np.minimum(Hq[:, None, :], Hg[None, :, :]).sum(-1)
@@ -128,8 +119,6 @@ def hamming_ok(q, g):
 
 
 CASES = [  # check, solution, typical mistake, words the mistake's message must contain
-    (ex.check_precision_at_k, precision_ok, lambda r, k: np.asarray(r, bool)[:k].sum() / max(np.sum(r), 1), "recall"),
-    (ex.check_ap_at_k, ap_at_k_ok, lambda r, k, n: ap_at_k_ok(r, k, 10 ** 6) * min(k, 10 ** 6) / n, "min"),
     (ex.check_histogram_intersection, intersection_ok, lambda a, b: a @ b.T, "dot product"),
     (ex.check_brightness_robust_hist, hs_hist_ok, rgb_hist_wrong, "value"),
     (ex.check_gem, gem_ok, lambda m, p=3.0: m.clamp(min=1e-6).pow(p).mean(dim=(2, 3)), "root"),
@@ -156,11 +145,6 @@ def test_check_passes_the_solution_and_explains_the_stub_and_a_mistake(check, so
 
 
 def test_value_exercises_best_bins_best_layer_and_m():
-    ex.check_best_n_bins(2, {2: 0.3, 4: 0.25, 8: 0.2})
-    with pytest.raises(ExerciseError, match="does not have the highest mAP in validation_map"):
-        ex.check_best_n_bins(8, {2: 0.3, 4: 0.25, 8: 0.2})
-    with pytest.raises(ExerciseError, match="at least 3"):
-        ex.check_best_n_bins(2, {})
     ex.check_best_layer("head", {"stage 3": 0.3, "stage 5": 0.5, "head": 0.6})
     with pytest.raises(ExerciseError, match="does not have the highest"):
         ex.check_best_layer("stage 5", {"stage 3": 0.3, "stage 5": 0.5, "head": 0.6})
