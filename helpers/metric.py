@@ -201,10 +201,15 @@ def cached_feature_maps(paths, size: int = 224, batch_size: int = 16, data_dir=N
         base = T.Compose([T.Resize((size, size), interpolation=T.InterpolationMode.BICUBIC), T.ToTensor(),
                           T.Normalize([0.5] * 3, [0.5] * 3)])
     chunks = []
-    with torch.inference_mode():
-        for start in range(0, len(paths), batch_size):
-            x = torch.stack([base(_as_image(p)) for p in paths[start:start + batch_size]])
-            chunks.append(feature_maps(model, x.contiguous(memory_format=torch.channels_last)).half().numpy())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(threads, min(4, os.cpu_count() or 1)))   # a notebook may have set 1 for tiny nets
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(paths), batch_size):
+                x = torch.stack([base(_as_image(p)) for p in paths[start:start + batch_size]])
+                chunks.append(feature_maps(model, x.contiguous(memory_format=torch.channels_last)).half().numpy())
+    finally:
+        torch.set_num_threads(threads)
     maps = np.ascontiguousarray(np.concatenate(chunks))
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(cache.stem + ".tmp.npz")          # written whole, then renamed: never half a cache
@@ -239,4 +244,4 @@ class GeMHead(nn.Module):
         return self.forward(maps)
 
     def extra_repr(self) -> str:
-        return f"GeM p={float(self.p):.2f} (learnable) -> linear {self.project.in_features} -> {self.project.out_features} -> L2"
+        return f"GeM p={float(self.p.detach()):.2f} (learnable) -> linear {self.project.in_features} -> {self.project.out_features} -> L2"

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers.exercises import ExerciseError, _call
+from helpers.exercises import ExerciseError, _call, report_level
 
-THRESHOLDS = {"pass": 0.57, "good": 0.63, "excellent": 0.68}   # mAP on the 4 unseen shapes classes (leave-one-out)
+THRESHOLDS = {"pass": 0.60, "good": 0.65, "excellent": 0.70}   # mAP on 160 held-back images of the 4 unseen classes:
+# raw pixels 0.566 and an untrained network 0.467 fail; one triplet network of the notebook 0.658-0.684 (good);
+# the three seeds together 0.707 (excellent)
 
 
 def _reference_batch_all(emb, labels, margin, include_self=False, squared=False, hinge=True):
@@ -52,21 +54,40 @@ def check_batch_all(func) -> None:
                         "of the anchor's class and n of another class")
 
 
+HELD_BACK_SEED, HELD_BACK_PER_CLASS = 606, 40   # new images of the unseen classes, drawn with a seed 06 never uses
+
+
 def _unseen_test_data(seed: int = 0):
-    """The 4 unseen classes of notebook 06 at 32 px, standardised with the training-class statistics."""
+    """Held-back images of notebook 06's 4 unseen classes: rendered here with another seed, never saved or shown.
+
+    40 new images per unseen class at 32 px, standardised with the statistics of the notebook's training images.
+    """
     import torch
-    from helpers.datasets import load_embedded
+    from PIL import Image
+    from helpers import synth
+    from helpers.datasets import SIZES, load_embedded
     from helpers.images import load_images
     from helpers.metric import class_disjoint_split
-    paths, labels, _ = load_embedded("shapes", seed=seed)
+    paths, labels, class_names = load_embedded("shapes", seed=seed)
     split = class_disjoint_split(labels, n_unseen=4, n_val_per_class=20, seed=seed)
-    keep = np.concatenate([split["train_idx"], split["test_idx"]])
-    images, _, _ = load_images([paths[i] for i in keep], size=32)
-    X = torch.tensor(np.stack([np.asarray(im) for im in images]), dtype=torch.float32).permute(0, 3, 1, 2) / 255
-    n_train = len(split["train_idx"])
-    mean = X[:n_train].mean(dim=(0, 2, 3), keepdim=True)
-    std = X[:n_train].std(dim=(0, 2, 3), keepdim=True)
-    return (X[n_train:] - mean) / std, labels[split["test_idx"]]
+    train_images, _, _ = load_images([paths[i] for i in split["train_idx"]], size=32)
+    unseen = [class_names[c] for c in split["unseen_classes"]]
+    images, y = [], []
+    n_classes = len(synth.SHAPE_CLASSES)
+    for index in range(HELD_BACK_PER_CLASS * n_classes):
+        name = synth.SHAPE_CLASSES[index % n_classes]
+        if name in unseen:
+            params = synth.sample_shape_params(index, HELD_BACK_SEED)
+            img = synth.render_shape(params, SIZES["shapes"]["size"]).convert("RGB")
+            images.append(img.resize((32, 32), Image.BICUBIC))
+            y.append(class_names.index(name))
+
+    def tensor(ims):
+        return torch.tensor(np.stack([np.asarray(im) for im in ims]), dtype=torch.float32).permute(0, 3, 1, 2) / 255
+    X_train, X = tensor(train_images), tensor(images)
+    mean = X_train.mean(dim=(0, 2, 3), keepdim=True)
+    std = X_train.std(dim=(0, 2, 3), keepdim=True)
+    return (X - mean) / std, np.array(y)
 
 
 def unseen_map(embed_fn, X, y) -> float:
@@ -95,13 +116,8 @@ def check_design(embed_fn, data=None) -> float:
         raise ExerciseError("your function gives different vectors for the same images: call model.eval() "
                             "and do not train or draw random numbers inside it")
     score = unseen_map(embed_fn, X, y)
-    level = max((name for name, t in THRESHOLDS.items() if score >= t), key=THRESHOLDS.get, default=None)
-    line = (f"mAP {score:.3f} on the {len(y)} images of the unseen classes "
-            f"(pass {THRESHOLDS['pass']}, good {THRESHOLDS['good']}, excellent {THRESHOLDS['excellent']})")
-    if level is None:
-        raise ExerciseError(f"{line}: below pass. Train longer or combine embeddings, choosing on validation data")
-    print(f"Correct: {level}. {line}.")
-    return score
+    return report_level(score, THRESHOLDS, f"mAP on {len(y)} held-back images of the unseen classes",
+                        "train longer or combine embeddings, choosing on validation data")
 
 
 def check_whitening(fit_whitening) -> None:
