@@ -1,7 +1,7 @@
 """Grading: find the exercises of a notebook, tag them for nbgrader, and score a submitted notebook headless.
 
-An exercise is a markdown cell that starts a line with ``**Exercise N.**`` (or ``**Exercise N (open).**`` for an
-open design task), its answer cell(s) between ``### BEGIN SOLUTION`` and ``### END SOLUTION``, and one **check
+An exercise is a markdown cell that starts a line with ``**Exercise N.**`` (``**Exercise N (open).**`` or
+``(open design)`` for an open design task), its answer cell(s) between ``### BEGIN SOLUTION`` and ``### END SOLUTION``, and one **check
 cell**: a code cell whose code starts with a call ``check_...(...)``. A check that runs without error earns the
 exercise's points; an open task earns 2 of its 3 points at the level "pass" and all 3 at "good" or "excellent"
 (the level its check prints: ``Correct (good): ...``).
@@ -15,7 +15,7 @@ from helpers.env import KitError
 
 POINTS = {"implementation": 2, "open": 3}
 LEVEL_SHARE = {"pass": 2 / 3, "good": 1.0, "excellent": 1.0}   # open tasks: "good" (the notebook's own level) earns full points
-_EXERCISE = re.compile(r"^\s*(?:#+ .*\n\s*)*\*\*Exercise (\d+)( \(open\))?\.?\*\*", re.MULTILINE)
+_EXERCISE = re.compile(r"^\s*(?:#+ .*\n\s*)*\*\*Exercise (\d+)(?: \((open)?[^)]*\))?\.?\*\*", re.MULTILINE)
 _CHECK = re.compile(r"^(?:\s*#[^\n]*\n)*\s*(?:\w+\s*=\s*)?check_\w+\(")
 _LEVEL = re.compile(r"Correct \((pass|good|excellent)\)")
 
