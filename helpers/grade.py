@@ -114,9 +114,10 @@ def _score(nb, ex: dict, timeout: int) -> dict:
                 "message": ""}
     if "KeyboardInterrupt" in err:
         return {**row, "status": "timeout", "message": f"the check ran longer than {timeout} s and was stopped"}
-    if "NotImplementedError" in err or "not answered yet" in err:
-        return {**row, "status": "not answered", "message": "not answered yet"}
     answer_errors = [e for e in (_error(nb.cells[i]) for i in ex["answers"]) if e]
+    if "NotImplementedError" in err or "not answered yet" in err or any("NotImplementedError" in e
+                                                                         for e in answer_errors):
+        return {**row, "status": "not answered", "message": "not answered yet"}
     if answer_errors:
         return {**row, "status": "error", "message": f"the answer cell raised {answer_errors[0][:160]}"}
     return {**row, "status": "failed", "message": err.replace("ExerciseError: ", "")[:200]}

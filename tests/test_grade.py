@@ -77,6 +77,12 @@ def test_the_solution_earns_full_marks_and_the_student_copy_zero(tmp_path, refer
     empty = grade(submit(tmp_path, student_notebook(nbformat.read(reference, as_version=4))), reference, 60)
     assert empty["score"] == 0 and {r["status"] for r in empty["exercises"]} == {"not answered"}
     assert "not answered yet" in format_grade(empty)
+    stub_at_top = make_reference()     # an answer cell whose stub is not inside a function raises at once
+    stub_at_top.cells[6].source = "### BEGIN SOLUTION\ndesign = lambda: 0.6\n### END SOLUTION"
+    copy = student_notebook(stub_at_top)
+    assert "raise NotImplementedError()" in copy.cells[6].source
+    result = grade(submit(tmp_path, copy), reference, 60)
+    assert [r["status"] for r in result["exercises"]] == ["not answered", "not answered"]
 
 
 def test_wrong_answers_an_error_a_pass_level_and_an_edited_check(tmp_path, reference):
