@@ -5,8 +5,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
-from PIL import Image
 
 from helpers.exercises import (ExerciseError, nb00_start_here, nb01_colour_histograms, nb02_cnn_features,
                                nb03_autoencoders, nb04_cosine_retrieval, nb05_quantisation, nb06_metric_learning,
@@ -22,27 +20,8 @@ def stub(*args, **kwargs):
     raise NotImplementedError()
 
 
-# --- 00_start_here -------------------------------------------------------------------------
-# --- 01_colour_histograms ------------------------------------------------------------------
-def intersection_ok(Hq, Hg):
-    return np.minimum(Hq[:, None, :], Hg[None, :, :]).sum(-1)
-
-
-def hs_hist_ok(images, n_bins=8):
-    out = []
-    for im in images:
-        hsv = np.asarray(im.convert("HSV"), dtype=int).reshape(-1, 3)
-        cell = (hsv[:, 0] * n_bins // 256) * n_bins + hsv[:, 1] * n_bins // 256
-        out.append(np.bincount(cell, minlength=n_bins ** 2) / len(cell))
-    return np.array(out)
-
-
-def rgb_hist_wrong(images, n_bins=4):  # keeps brightness in: the typical first attempt
-    out = []
-    for im in images:
-        q = np.asarray(im, dtype=int).reshape(-1, 3) * n_bins // 256
-        out.append(np.bincount((q[:, 0] * n_bins + q[:, 1]) * n_bins + q[:, 2], minlength=n_bins ** 3) / len(q))
-    return np.array(out)
+# --- 00_start_here: tests/test_exercises_nb00.py ---------------------------------------------
+# --- 01_colour_histograms: tests/test_exercises_nb01.py -------------------------------------
 
 
 # --- 02_cnn_features -----------------------------------------------------------------------
@@ -82,8 +61,6 @@ def adc_ok(Q, codebooks):
 
 
 CASES = [  # check, solution, typical mistake, words the mistake's message must contain
-    (ex.check_histogram_intersection, intersection_ok, lambda a, b: a @ b.T, "dot product"),
-    (ex.check_brightness_robust_hist, hs_hist_ok, rgb_hist_wrong, "value"),
     (ex.check_cross_entropy, ce_ok, lambda l, t: torch.nn.functional.nll_loss(l, t), "log_softmax"),
     (ex.check_top_k, top_k_ok, lambda s, k: (np.sort(s, 1)[:, :k], np.argsort(s, 1)[:, :k]), "not sorted"),
     (ex.check_alpha_qe, alpha_qe_ok, plain_aqe, "plain AQE"),
