@@ -28,19 +28,6 @@ def _number(value, what: str) -> float:
         raise ExerciseError(f"{what} should return one number, got {type(value).__name__}") from None
 
 
-def _check_best_choice(best, scores: dict, best_name: str, scores_name: str, what: str) -> None:
-    """Shared by the 'pick the best by validation mAP' exercises."""
-    if not isinstance(scores, dict) or len(scores) < 3:
-        raise ExerciseError(f"{scores_name} should map at least 3 {what} you tried to their mAP")
-    if any(not 0 <= v <= 1 for v in scores.values()):
-        raise ExerciseError(f"the values of {scores_name} should be mAPs, between 0 and 1")
-    if best not in scores:
-        raise ExerciseError(f"{best_name} must be one of the {what} in {scores_name}")
-    if scores[best] < max(scores.values()):
-        raise ExerciseError(f"{best_name} does not have the highest mAP in {scores_name}")
-
-
-
 def _has_loop(func) -> bool:
     """True when the source of func holds a for/while loop or a comprehension (False if the source is unknown)."""
     try:
