@@ -44,7 +44,9 @@ def nearest(X: np.ndarray, C: np.ndarray) -> np.ndarray:
     """Index of the nearest row of C for each row of X: (n, d), (k, d) -> (n,).
     ||x||^2 is the same for every c, so only ||c||^2 - 2 x.c is compared.
     Taught in 05_quantisation, section "3. k-means vector quantisation: one codeword per vector"."""
-    return ((C * C).sum(1)[None, :] - 2 * X @ C.T).argmin(1)
+    scores = X @ (-2 * C).T                                                  # (n, k), one temporary array
+    scores += (C * C).sum(1)
+    return scores.argmin(1)
 
 
 def kmeans(X: np.ndarray, n_clusters: int, n_iter: int = 25, seed: int = 0) -> np.ndarray:
@@ -53,7 +55,7 @@ def kmeans(X: np.ndarray, n_clusters: int, n_iter: int = 25, seed: int = 0) -> n
     An empty cluster is re-seeded on a random point, so every codeword stays in use.
     Taught in 05_quantisation, section "3. k-means vector quantisation: one codeword per vector".
     """
-    X = np.asarray(X, np.float32)
+    X = np.ascontiguousarray(X, np.float32)
     if len(X) < n_clusters:
         raise KitError(f"k-means needs at least n_clusters={n_clusters} training vectors, got {len(X)}")
     rng = np.random.default_rng(seed)
