@@ -188,3 +188,43 @@ def search_text(query: str, k: int = 10, data_dir: Path | str | None = None) -> 
     scores = gallery @ embed_texts(model, [query])[0]                                  # (n_images,)
     top = np.argsort(-scores, kind="stable")[:int(k)]
     return [(Path(paths[i]), float(scores[i])) for i in top]
+
+
+def expected_scores_under_ties(sims, y_query, y_gallery, ks=(1, 5, 10)) -> dict:
+    """Recall@k and AP of every query, averaged exactly over every order of tied scores (n_query,) each.
+
+    A score that counts words (a keyword search) gives many gallery items the same score; sorting them in
+    gallery order would favour whichever items happen to come first. Here every tie is broken in all ways
+    at once: the expected recall@k and the expected AP over uniformly random orders within each tie
+    (McSherry and Najork, ECIR 2008). Without ties both equal the ordinary values.
+    ``sims``: (n_query, n_gallery); ``y_query`` (n_query,), ``y_gallery`` (n_gallery,); relevant = same label.
+    Returns {"R@k": array (n_query,) for each k, "AP": array (n_query,)}.
+    Used in 07_cross_modal, section "5. Text to image and image to text".
+    """
+    sims, y_query, y_gallery = np.asarray(sims, float), np.asarray(y_query), np.asarray(y_gallery)
+    if sims.shape != (len(y_query), len(y_gallery)):
+        raise KitError(f"sims has shape {sims.shape}, expected (n_query, n_gallery) = "
+                       f"({len(y_query)}, {len(y_gallery)})")
+    out = {f"R@{k}": np.zeros(len(y_query)) for k in ks}
+    out["AP"] = np.zeros(len(y_query))
+    for q, (row, label) in enumerate(zip(sims, y_query)):
+        values, inverse = np.unique(-row, return_inverse=True)                  # tie groups, best first
+        size = np.bincount(inverse, minlength=len(values))                      # items per tie group
+        rel = np.bincount(inverse, weights=(y_gallery == label), minlength=len(values))   # relevant per group
+        n_rel = rel.sum()
+        if n_rel == 0:
+            raise KitError(f"query {q} has no relevant item in the gallery")
+        start = np.concatenate([[0], np.cumsum(size)[:-1]])                     # items ranked above each group
+        before = np.concatenate([[0], np.cumsum(rel)[:-1]])                     # relevant items above each group
+        for k in ks:
+            inside = np.clip(k - start, 0, size)                                # group positions within the top k
+            out[f"R@{k}"][q] = (rel * inside / size).sum() / n_rel
+        ap = 0.0
+        for s, n, r, b in zip(start, size, rel, before):
+            if r == 0:
+                continue
+            j = np.arange(1, n + 1)                                             # positions inside the group
+            others = (j - 1) * (r - 1) / (n - 1) if n > 1 else 0.0              # expected relevant ahead, in group
+            ap += (r / n * (b + 1 + others) / (s + j)).sum()
+        out["AP"][q] = ap / n_rel
+    return out

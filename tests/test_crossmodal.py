@@ -238,3 +238,34 @@ def test_fresh_images_hold_the_unseen_combinations():
     X, rows = ex.fresh_images(per_combo=1)
     assert X.shape == (20, 3, 32, 32)
     assert {C.combo(r) for r in rows} >= set(C.UNSEEN)
+
+
+def test_expected_scores_under_ties_average_every_order_of_the_ties():
+    import itertools
+    from helpers.metrics import average_precisions, recall_at_k
+    rng = np.random.default_rng(0)
+    sims = rng.integers(0, 3, (6, 7)).astype(float)                 # whole-number scores: many ties
+    y_query, y_gallery = rng.integers(0, 2, 6), np.array([0, 1, 0, 1, 1, 0, 1])
+    expected = crossmodal.expected_scores_under_ties(sims, y_query, y_gallery, ks=(1, 2, 5))
+    aps, recalls = [], []
+    for order in itertools.permutations(range(7)):                  # every order of the gallery, ties broken by it
+        order = np.array(order)
+        aps.append(average_precisions(sims[:, order], y_query, y_gallery[order]))
+        relevance = y_gallery[order][np.argsort(-sims[:, order], axis=1, kind="stable")] == y_query[:, None]
+        recalls.append([[recall_at_k(r, k) for k in (1, 2, 5)] for r in relevance])
+    np.testing.assert_allclose(expected["AP"], np.mean(aps, 0), atol=1e-12)
+    np.testing.assert_allclose(np.stack([expected[f"R@{k}"] for k in (1, 2, 5)], 1), np.mean(recalls, 0), atol=1e-12)
+
+
+def test_expected_scores_without_ties_are_the_ordinary_ones_and_bad_input_raises():
+    from helpers.metrics import average_precisions
+    rng = np.random.default_rng(1)
+    sims, y_query, y_gallery = rng.random((5, 9)), rng.integers(0, 3, 5), np.arange(9) % 3
+    out = crossmodal.expected_scores_under_ties(sims, y_query, y_gallery)
+    np.testing.assert_allclose(out["AP"], average_precisions(sims, y_query, y_gallery))
+    ranking = np.argsort(-sims, axis=1)
+    np.testing.assert_allclose(out["R@5"], (y_gallery[ranking][:, :5] == y_query[:, None]).sum(1) / 3)
+    with pytest.raises(KitError, match="expected"):
+        crossmodal.expected_scores_under_ties(sims[:, :4], y_query, y_gallery)
+    with pytest.raises(KitError, match="no relevant"):
+        crossmodal.expected_scores_under_ties(sims, np.full(5, 7), y_gallery)
