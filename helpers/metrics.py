@@ -177,6 +177,31 @@ def bootstrap_ci(per_query, n_boot: int = 2000, level: float = 0.95, seed: int =
     return float(low), float(high)
 
 
+def cluster_bootstrap(values, groups, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``values`` and its percentile bootstrap interval, resampling whole groups (clusters).
+
+    Use it when scores come in groups that are not independent: several object queries cut from one scene,
+    several results of one query. Each bootstrap draw takes ``n_groups`` groups with replacement, with all
+    their values, and averages every value drawn. With one value per group it equals ``bootstrap_ci``.
+    Returns (mean, low, high).
+    Taught in 08_explain_and_detect, section "2. A model-agnostic check, and a sanity check".
+    """
+    values, groups = np.asarray(values, dtype=float), np.asarray(groups)
+    if values.ndim != 1 or values.shape != groups.shape:
+        raise KitError(f"values and groups must be 1-d arrays of the same length, got shapes {values.shape} "
+                       f"and {groups.shape}")
+    _, group = np.unique(groups, return_inverse=True)
+    if group.max(initial=0) < 1:
+        raise KitError("need at least 2 groups to resample")
+    if not 0 < level < 1:
+        raise KitError(f"level must be between 0 and 1, got {level}")
+    sums, sizes = np.bincount(group, values), np.bincount(group)
+    draw = np.random.default_rng(seed).integers(0, len(sizes), size=(n_boot, len(sizes)))   # (n_boot, n_groups)
+    tail = (1 - level) / 2
+    low, high = np.quantile(sums[draw].sum(axis=1) / sizes[draw].sum(axis=1), [tail, 1 - tail])
+    return float(values.mean()), float(low), float(high)
+
+
 def paired_difference(a, b, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
     """Is method A better than method B on the same queries? Bootstrap of the mean of a - b.
 

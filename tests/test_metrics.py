@@ -112,6 +112,25 @@ def test_bootstrap_ci_matches_a_direct_resampling_loop():
         metrics.bootstrap_ci([0.5])
 
 
+def test_cluster_bootstrap_resamples_whole_groups():
+    rng = np.random.default_rng(2)
+    values = rng.uniform(size=30)
+    mean, low, high = metrics.cluster_bootstrap(values, np.arange(30), n_boot=500, seed=3)
+    assert np.isclose(mean, values.mean()) and (low, high) == metrics.bootstrap_ci(values, n_boot=500, seed=3)
+    groups = np.repeat(np.arange(6), 5)                        # 6 clusters of 5 values, shifted per cluster
+    clustered = values + np.repeat(rng.normal(0, 0.5, 6), 5)
+    mean, low, high = metrics.cluster_bootstrap(clustered, groups, n_boot=500, seed=3)
+    draws = np.random.default_rng(3).integers(0, 6, size=(500, 6))
+    means = [np.mean(np.concatenate([clustered[groups == g] for g in row])) for row in draws]   # the plainest loop
+    assert np.isclose(low, np.quantile(means, 0.025)) and np.isclose(high, np.quantile(means, 0.975))
+    naive = metrics.bootstrap_ci(clustered, n_boot=500, seed=3)
+    assert high - low > naive[1] - naive[0]                    # correlated values: a wider, honest interval
+    with pytest.raises(ValueError, match="at least 2 groups"):
+        metrics.cluster_bootstrap([0.1, 0.2], [1, 1])
+    with pytest.raises(ValueError, match="same length"):
+        metrics.cluster_bootstrap([0.1, 0.2], [1])
+
+
 def test_paired_difference_finds_a_consistent_gain_and_calls_noise_noise():
     rng = np.random.default_rng(0)
     b = rng.uniform(size=60)
