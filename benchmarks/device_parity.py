@@ -12,6 +12,7 @@ training notebook 02's SmallCNN on each device. Prints a table; exits 1 if the G
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -61,16 +62,65 @@ def parity(names, paths, labels) -> bool:
     return ok
 
 
-def throughput(paths, repeat: int):
-    many = list(paths) * repeat
-    print(f"\nstreaming pipeline, efficientnet_lite0, {len(many)} images (threads {torch.get_num_threads()}, "
+def throughput(paths, n_cpu: int = 400, n_gpu: int = 8000):
+    """Images/s of the streaming pipeline on each device (the same photos repeated), then where the GPU path's time
+    goes: decoding alone, the network alone, and the pipeline with other (batch, workers) settings."""
+    import helpers.pipeline as pipeline
+    many = (list(paths) * (n_gpu // len(paths) + 1))[:n_gpu]
+    print(f"\nstreaming pipeline, efficientnet_lite0 at 224 px (threads {torch.get_num_threads()}, "
           f"{os.cpu_count()} cores)")
-    rates = {}
-    for device in ("cpu", "cuda"):
-        _, t = on(device, "efficientnet_lite0", many)
-        rates[device] = len(many) / t
-        print(f"  {device:<5}{rates[device]:8.1f} images/s")
-    print(f"  GPU / CPU {rates['cuda'] / rates['cpu']:.1f}x")
+    _, t_cpu = on("cpu", "efficientnet_lite0", many[:n_cpu])
+    _, t_gpu = on("cuda", "efficientnet_lite0", many)
+    rate_cpu, rate_gpu = n_cpu / t_cpu, n_gpu / t_gpu
+    print(f"  cpu  {rate_cpu:8.1f} images/s ({n_cpu} images)\n  cuda {rate_gpu:8.1f} images/s ({n_gpu} images, "
+          f"loader {pipeline.loader_settings(n_gpu, 'cuda')})\n  GPU / CPU {rate_gpu / rate_cpu:.1f}x")
+
+    from helpers.extractors import get
+    preprocess, embed = get("efficientnet_lite0").load()
+    batch, workers = pipeline.loader_settings(n_gpu, "cuda")
+    for b, w in ((16, workers), (batch, workers)):
+        loader = torch.utils.data.DataLoader(pipeline._Files([Path(p) for p in many], preprocess, 224),
+                                             batch_size=b, num_workers=w, collate_fn=pipeline._stack)
+        start = time.perf_counter()
+        n = sum(len(good) for good, _, _ in loader)
+        print(f"  decode + preprocess only, batch {b:>3} x {w} workers: {n / (time.perf_counter() - start):8.1f} images/s")
+    x = torch.randint(0, 256, (256, 3, 224, 224), dtype=torch.uint8)
+    for benchmark in (False, True):
+        torch.backends.cudnn.benchmark = benchmark
+        for b in (16, 64, 256):
+            xb = x[:b].pin_memory()
+            embed(xb)
+            torch.cuda.synchronize()
+            start, reps = time.perf_counter(), max(2, 2048 // b)
+            for _ in range(reps):
+                embed(xb)
+            torch.cuda.synchronize()
+            print(f"  network only (8-bit host tensor -> features on host), batch {b:>3}, cudnn.benchmark "
+                  f"{benchmark!s:<5}: {b * reps / (time.perf_counter() - start):8.1f} images/s")
+    torch.backends.cudnn.benchmark = False
+    for b, w in ((16, workers), (32, workers), (128, workers)):
+        print(f"  pipeline with batch {b:>3} x {w} workers: {n_gpu / with_loader(b, w, many):8.1f} images/s")
+
+
+def with_loader(batch: int, workers: int, paths) -> float:
+    """Seconds of the GPU pipeline on ``paths`` with other loader settings."""
+    import helpers.pipeline as pipeline
+    original = pipeline.loader_settings
+    pipeline.loader_settings = lambda n, device: (batch, workers)
+    try:
+        return on("cuda", "efficientnet_lite0", paths)[1]
+    finally:
+        pipeline.loader_settings = original
+
+
+def large_photos(n: int = 300):
+    """Phone-sized JPEGs (benchmarks/index_photos.py's): the loader settings must also suit them."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from index_photos import DATA_DIR, make_photos
+    photos = make_photos(DATA_DIR / "bench" / "photos_4000x3000", n)
+    print(f"\n{len(photos)} JPEGs of 4000 x 3000, efficientnet_lite0 on the GPU")
+    for b, w in ((16, 14), (64, 14)):
+        print(f"  batch {b:>3} x {w} workers: {len(photos) / with_loader(b, w, photos):8.1f} images/s")
 
 
 def training(epochs: int = 3):
@@ -113,6 +163,7 @@ if __name__ == "__main__":
     labels = np.concatenate([cat_labels, np.asarray(sh_labels) + int(np.max(cat_labels)) + 1])
     ok = parity(["colour_hist", "efficientnet_lite0", "efficientnet_lite0_gem", "resnet18", "small_cnn",
                  "autoencoder"], paths, labels)
-    throughput(cat_paths, repeat=max(1, 2000 // len(cat_paths)))
+    throughput(cat_paths)
+    large_photos()
     training()
     sys.exit(0 if ok else 1)

@@ -65,3 +65,21 @@ def test_a_new_extractor_is_one_entry_plus_its_function(tmp_path):
 
 def features_mean_colour(img):
     return np.asarray(img, dtype=np.float32).reshape(-1, 3).mean(0) / 255
+
+
+@pytest.mark.parametrize("name, pool", [("efficientnet_lite0", None), ("efficientnet_lite0_gem", "gem")])
+def test_pretrained_features_split_preprocessing_is_bit_identical(tmp_path, name, pool):
+    # workers resize to 8-bit tensors and the network's device normalises: the same arithmetic as ToTensor + Normalize
+    from helpers.backbones import load_backbone
+    from helpers.features import embed_batch
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, size in enumerate([(128, 128), (300, 170), (64, 90)]):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(paths[-1])
+    X, kept, _ = pipeline.compute(name, paths, progress=False)
+    model, preprocess = load_backbone("efficientnet_lite0")
+    ref = embed_batch(model, torch.stack([preprocess(Image.open(p).convert("RGB")) for p in paths]), pool=pool)
+    assert kept == paths and np.array_equal(X, ref)
+    worker_preprocess, _ = get(name).load()
+    assert worker_preprocess(Image.open(paths[0]).convert("RGB")).dtype == torch.uint8
