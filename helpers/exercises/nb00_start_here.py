@@ -9,6 +9,8 @@ import numpy as np
 from helpers.exercises import ExerciseError, _call, _has_loop, report_level
 
 HELD_OUT_SEED = 2027   # the shapes dataset itself uses seed 0: these images are never on disk, never in a notebook
+HELD_OUT_BRIGHTNESS = (0.5, 1.6)   # lighting=True: brightness range of the held-back images (the dataset: 0.8-1.2)
+HELD_OUT_CAST = 0.2                # lighting=True: colour casts up to +-20 % per channel (the dataset: +-8 %)
 
 
 def _uses_helpers(func, what: str) -> None:
@@ -139,8 +141,8 @@ def held_out_shapes(n_per_class: int = 30, lighting: bool = False, seed: int = H
     for i in range(n_per_class * len(SHAPE_CLASSES)):
         p = sample_shape_params(i, seed=seed)
         if lighting:
-            p = {**p, "brightness": float(rng.uniform(0.5, 1.6)),
-                 **{c: float(rng.uniform(0.8, 1.2)) for c in ("cast_r", "cast_g", "cast_b")}}
+            p = {**p, "brightness": float(rng.uniform(*HELD_OUT_BRIGHTNESS)),
+                 **{c: float(rng.uniform(1 - HELD_OUT_CAST, 1 + HELD_OUT_CAST)) for c in ("cast_r", "cast_g", "cast_b")}}
         images.append(render_shape(p))
         labels.append(SHAPE_CLASSES.index(p["label"]))
     return tuple(images), np.array(labels)
