@@ -39,7 +39,7 @@ def forget(notebook: str, path: Path | str | None = None) -> int:
     """Remove every row a notebook recorded (before it records its current methods); returns how many.
 
     A notebook that renames or drops a method calls this first, so no stale row stays on the leaderboard.
-    Used in 04_cosine_retrieval, section "5. The leaderboard of the course".
+    Used in 02_cnn_features, section "5. The comparison on the shared protocol".
     """
     path = Path(path) if path is not None else data_dir() / "results.json"
     rows = load(path)
