@@ -22,13 +22,11 @@ def test_cbir_device_forces_a_device_and_gpu_loaders_keep_every_worker_busy(monk
     from helpers.pipeline import loader_settings
     monkeypatch.setenv("CBIR_DEVICE", "cpu")
     assert pick_device() == "cpu" and pick_device("cuda") == "cuda"   # an argument wins over the variable
+    assert loader_settings(3, "cpu") == (8, 0)                       # a handful of images: no worker processes
     monkeypatch.setattr("os.cpu_count", lambda: 16)
     assert loader_settings(300, "cuda") == (16, 14)      # few photos: small batches, or workers sit idle (H100: 54 vs 32/s)
     assert loader_settings(1000, "cuda") == (17, 14)     # every worker gets at least 4 batches
     assert loader_settings(8000, "cuda") == (64, 14)     # many images: large batches feed the GPU (3,481 vs 1,828/s)
-    monkeypatch.undo()
-    monkeypatch.setenv("CBIR_DEVICE", "cpu")
-    assert loader_settings(3, "cpu") == (8, 0)                       # a handful of images: no worker processes
 
 
 def test_doctor_reports_what_a_student_needs(tmp_path):
