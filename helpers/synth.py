@@ -58,7 +58,15 @@ def _polygon(kind: str, cx: float, cy: float, r: float, angle: float):
     return [(cx + r * (x * np.cos(a) - y * np.sin(a)), cy + r * (x * np.sin(a) + y * np.cos(a))) for x, y in pts]
 
 
-def _mask(kind: str, size: int, cx: float, cy: float, r: float, angle: float) -> Image.Image:
+def object_mask(kind: str, size: int, cx: float, cy: float, r: float, angle: float) -> Image.Image:
+    """The silhouette of one shape, drawn exactly as the generators draw it: a greyscale PIL image (size, size),
+    255 inside the shape and 0 outside.
+
+    kind: one of ``SHAPE_CLASSES``; (cx, cy): its centre and r: its radius, in pixels of the mask; angle: its
+    rotation in degrees. Draw at ``SUPER`` times the image size and average blocks of SUPER x SUPER pixels to get
+    the fraction of each image pixel the object covers.
+    Used in 08_explain_and_detect, section "3. Diagnosing a failure with the maps".
+    """
     mask = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(mask)
     box = [cx - r, cy - r, cx + r, cy + r]
@@ -75,6 +83,9 @@ def _mask(kind: str, size: int, cx: float, cy: float, r: float, angle: float) ->
     else:
         draw.polygon(_polygon(kind, cx, cy, r, angle), fill=255)
     return mask
+
+
+_mask = object_mask  # the former private name, still used by helpers.scenes and render_shape
 
 
 def _rgb(hue: float, sat: float, val: float) -> np.ndarray:
