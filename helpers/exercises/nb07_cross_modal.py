@@ -137,4 +137,5 @@ def check_text_encoder(make_text_encoder, epochs: int = 12, data_dir=None) -> fl
     relevant = groups[top] == groups[unseen][:, None]
     score = float((relevant.sum(1) / (groups[None, :] == groups[unseen][:, None]).sum(1)).mean())
     return report_level(score, THRESHOLDS, "recall@10 on never-seen colour-shape combinations",
-                        "train longer, or change the encoder; choose on the validation combinations")
+                        "train longer, or change the encoder (the validation split holds seen combinations only: "
+                        "hold a combination out of training yourself to measure composition)")
