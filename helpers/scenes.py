@@ -16,7 +16,7 @@ from PIL import Image
 
 from helpers.env import KitError, data_dir as data_dir_of
 from helpers.store import sha256_file
-from helpers.synth import PHOTOS, PREFERRED_HUE, SHAPE_CLASSES, SUPER, _mask, _rgb, photo
+from helpers.synth import PHOTOS, PREFERRED_HUE, SHAPE_CLASSES, SUPER, _rgb, object_mask, photo
 
 SCENE_VERSION = 1
 SPLITS = {"validation": (101, 30), "test": (102, 60), "query": (103, 20)}   # split: (seed, n_scenes)
@@ -50,7 +50,7 @@ def make_scene(index: int, seed: int = 0, size: int = 128):
         colour = _rgb(hue, rng.uniform(0.75, 1.0), rng.uniform(0.8, 1.0))
         w0, h0 = int(cx - r) - 2, int(cy - r) - 2                      # draw in a window around the object only
         w = int(2 * r) + 5
-        alpha = np.asarray(_mask(label, w, cx - w0, cy - h0, r, rng.uniform(0, 360)), float)[..., None] / 255
+        alpha = np.asarray(object_mask(label, w, cx - w0, cy - h0, r, rng.uniform(0, 360)), float)[..., None] / 255
         win = arr[h0:h0 + w, w0:w0 + w]
         alpha = alpha[:win.shape[0], :win.shape[1]]
         arr[h0:h0 + w, w0:w0 + w] = win * (1 - alpha) + colour * alpha

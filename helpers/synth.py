@@ -85,9 +85,6 @@ def object_mask(kind: str, size: int, cx: float, cy: float, r: float, angle: flo
     return mask
 
 
-_mask = object_mask  # the former private name, still used by helpers.scenes and render_shape
-
-
 def _rgb(hue: float, sat: float, val: float) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(hue % 1.0, sat, val)) * 255.0
 
@@ -155,7 +152,7 @@ def render_shape(p: dict, size: int = 48) -> Image.Image:
     elif p["texture"] == "checker":
         fg[((xx // 4 + yy // 4) % 2) == 1] *= 0.8
     cx, cy = S / 2 + p["x"] * S, S / 2 + p["y"] * S
-    alpha = np.asarray(_mask(p["label"], S, cx, cy, p["scale"] * S, p["rotation"]), float)[..., None] / 255
+    alpha = np.asarray(object_mask(p["label"], S, cx, cy, p["scale"] * S, p["rotation"]), float)[..., None] / 255
     arr = bg * (1 - alpha) + fg * alpha
     if p["occlusion"] > 0:  # a grey block hides part of the scene
         w = int(np.sqrt(p["occlusion"]) * S)
